@@ -1,0 +1,7 @@
+"""virtnet-reconciler: declarative desired state for BlueField virtio-net devices."""
+
+from __future__ import annotations
+
+__all__ = ["__version__"]
+
+__version__ = "0.1.0"

@@ -43,7 +43,7 @@ class PermissionProblem(ReconcilerError, PermissionError):
 
 
 class BackendError(ReconcilerError, RuntimeError):
-    """The controller (or its CLI) refused or failed a call; keeps argv, exit code, errno, errstr."""
+    """The controller or its CLI refused a call; keeps argv, exit code, errno and errstr."""
 
     def __init__(self, message, *, argv=(), returncode=None, errno=None, errstr=None):
         super().__init__(message)

@@ -67,7 +67,7 @@ def parse_features(value: str | int | Iterable[str]) -> int:
     if isinstance(value, str):
         text = value.strip().lower()
         try:
-            number = int(text, 16) if text.startswith("0x") else int(text, 16)
+            number = int(text, 16)  # "0x" prefix optional, as the vendor CLI accepts
         except ValueError:
             raise ValueError(f"features {value!r} is not a hex number") from None
         return parse_features(number)

@@ -44,7 +44,8 @@ def atomic_write_text(path: str | os.PathLike, text: str, mode: int = 0o644) -> 
 
 
 def atomic_write_json(path: str | os.PathLike, data, mode: int = 0o644, indent: int | None = 2):
-    atomic_write_bytes(path, (json.dumps(data, indent=indent, sort_keys=True) + "\n").encode(), mode)
+    text = json.dumps(data, indent=indent, sort_keys=True) + "\n"
+    atomic_write_bytes(path, text.encode(), mode)
 
 
 def insecure_reason(st: os.stat_result, *, uid: int | None = None) -> str | None:

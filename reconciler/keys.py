@@ -7,11 +7,11 @@ __all__ = [
     "DEVICE_FIELDS",
     "GUEST_UNBIND_FIELDS",
     "IMMUTABLE_FIELDS",
+    "KINDS",
     "KIND_CONTROLLER_CONFIG",
     "KIND_DEVICE",
     "KIND_DEVICE_SET",
     "KIND_FIRMWARE_PROFILE",
-    "KINDS",
     "Fw",
     "Spec",
 ]

@@ -17,6 +17,7 @@ __all__ = [
     "ChangeStatus",
     "ControllerConfigSpec",
     "ControllerInfo",
+    "CycleResult",
     "DesiredState",
     "DeviceSpec",
     "DeviceType",
@@ -30,6 +31,8 @@ __all__ = [
     "RepresentorSpec",
     "Source",
     "SpecError",
+    "SpecState",
+    "SpecStatus",
     "frozen_map",
 ]
 
@@ -340,3 +343,50 @@ class Plan:
     @property
     def empty(self) -> bool:
         return not self.changes
+
+
+class SpecState(StrEnum):
+    """What ``virtnet status`` says of one spec. ``applied`` only when observed to match."""
+
+    APPLIED = "applied"
+    PENDING = "pending"
+    BLOCKED = "blocked"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class SpecStatus:
+    """The last reconcile result of one spec.
+
+    ``generation`` is a digest of the spec's content, so a reader can tell which
+    version of the spec the state refers to; ``since`` is when ``state`` began
+    (epoch seconds); ``temporary`` errors will be retried, others need the operator.
+    """
+
+    name: str
+    state: SpecState
+    reason: str | None = None
+    generation: str | None = None
+    since: float | None = None
+    last_change: float | None = None
+    temporary: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CycleResult:
+    """Everything one reconcile cycle did, for the CLI, the status file and the metrics.
+
+    ``failed`` holds ``(name, message, temporary)`` per change that the controller
+    refused; ``mutating_calls`` counts hotplug/unplug/modify calls actually made.
+    """
+
+    plan: Plan
+    statuses: tuple[SpecStatus, ...] = ()
+    applied: tuple[Change, ...] = ()
+    failed: tuple[tuple[str, str, bool], ...] = ()
+    errors: tuple[str, ...] = ()
+    mutating_calls: int = 0
+    observe_calls: int = 0
+    drift_repaired: int = 0
+    duration_s: float = 0.0
+    exit_code: int = 0

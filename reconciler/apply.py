@@ -1,0 +1,258 @@
+"""Carry out a plan: journal each mutating call, retry busy ones, record ownership, roll back.
+
+Policy lives in the planner; this module only executes ready changes in the
+order given, one controller call at a time, and keeps enough records (journal,
+inventory) that a crash at any point is resolved by the next run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import structlog
+
+from reconciler.errors import BackendError, BusyError
+from reconciler.journal import Intent, Journal
+from reconciler.keys import Spec
+from reconciler.model import (
+    Action,
+    Change,
+    DeviceSpec,
+    DeviceType,
+    ObservedDevice,
+    ObservedWorld,
+    OwnershipRecord,
+)
+
+__all__ = ["ApplyReport", "Executor", "RetryPolicy", "resolve_pending"]
+
+log = structlog.get_logger("virtnet.apply")
+
+# modify options the vendor CLI accepts, in the order we pass them
+_MODIFIABLE = (Spec.MAC, Spec.MTU, Spec.FEATURES, Spec.MSIX_NUM, Spec.MAX_QUEUE_SIZE)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Exponential backoff for busy (migrating / live update) refusals; seconds."""
+
+    attempts: int = 5
+    first_delay_s: float = 0.25
+    max_delay_s: float = 4.0
+
+
+@dataclass(slots=True)
+class ApplyReport:
+    """What an execution did; ``undo`` holds inverse steps for ``--atomic``."""
+
+    applied: list[Change] = field(default_factory=list)
+    failed: list[tuple[str, str, bool]] = field(default_factory=list)
+    mutating_calls: int = 0
+    undo: list[Callable[[], None]] = field(default_factory=list)
+    rolled_back: bool = False
+    rollback_errors: list[str] = field(default_factory=list)
+
+
+class Executor:
+    """Runs ready changes against one backend, keeping journal and inventory in step."""
+
+    def __init__(
+        self,
+        backend,
+        journal: Journal,
+        inventory: dict[str, OwnershipRecord],
+        save_inventory: Callable[[dict[str, OwnershipRecord]], None],
+        *,
+        retry: RetryPolicy = RetryPolicy(),
+        progress: Callable[[int, int, Change], None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.backend = backend
+        self.journal = journal
+        self.inventory = inventory
+        self._save_inventory = save_inventory
+        self.retry = retry
+        self.progress = progress
+        self.sleep = sleep
+
+    def run(self, changes: tuple[Change, ...], *, atomic: bool = False) -> ApplyReport:
+        report = ApplyReport()
+        total = len(changes)
+        for index, change in enumerate(changes, 1):
+            if self.progress:
+                self.progress(index, total, change)
+            started = time.monotonic()
+            try:
+                self._with_retries(change, report)
+            except BackendError as exc:
+                temporary = isinstance(exc, BusyError)
+                report.failed.append((change.name, str(exc), temporary))
+                log.warning(
+                    "change_failed", device=change.name, action=change.action.value,
+                    error=str(exc), temporary=temporary,
+                )
+                if atomic:
+                    self.rollback(report)
+                    break
+                continue
+            report.applied.append(change)
+            for name, (old, new) in change.fields.items():
+                log.info(
+                    "applied", device=change.name, action=change.action.value, field=name,
+                    old=old, new=new, duration_ms=round((time.monotonic() - started) * 1000, 1),
+                )
+        return report
+
+    def rollback(self, report: ApplyReport) -> None:
+        """Undo what this run changed, newest first; log (not raise) failures of the undo."""
+        for step in reversed(report.undo):
+            try:
+                step()
+                report.mutating_calls += 1
+            except BackendError as exc:
+                report.rollback_errors.append(str(exc))
+                log.error("rollback_step_failed", error=str(exc))
+        report.undo.clear()
+        report.rolled_back = True
+
+    # -- one change ----------------------------------------------------------
+
+    def _with_retries(self, change: Change, report: ApplyReport) -> None:
+        delay = self.retry.first_delay_s
+        for attempt in range(1, self.retry.attempts + 1):
+            try:
+                self._execute(change, report)
+                return
+            except BusyError:
+                if attempt == self.retry.attempts:
+                    raise
+                log.info("busy_retry", device=change.name, attempt=attempt, delay_s=delay)
+                self.sleep(delay)
+                delay = min(delay * 2, self.retry.max_delay_s)
+
+    def _execute(self, change: Change, report: ApplyReport) -> None:
+        handler = _HANDLERS[change.action]
+        handler(self, change, report)
+
+    def _hotplug(self, change: Change, report: ApplyReport) -> None:
+        spec = _hotplug_spec(change)
+        self.journal.begin(
+            Intent("hotplug", spec.name, mac=spec.mac, device_type=spec.type.value)
+        )
+        report.mutating_calls += 1
+        result = self.backend.cli.hotplug(spec)
+        self.inventory[spec.name] = OwnershipRecord(
+            name=spec.name, vuid=result.vuid, mac=spec.mac, type=DeviceType.HOTPLUG,
+            pf_id=result.pf_id, sf_num=result.sf_num,
+        )
+        self._save_inventory(self.inventory)
+        self.journal.done()
+        vuid = result.vuid
+        report.undo.append(lambda: self.backend.cli.unplug(vuid))
+
+    def _unplug(self, change: Change, report: ApplyReport) -> None:
+        self.journal.begin(Intent("unplug", change.name, vuid=change.vuid))
+        report.mutating_calls += 1
+        self.backend.cli.unplug(change.vuid)
+        # the inventory entry leaves only once the unplug is observed (verify step)
+        self.journal.done()
+        if change.observed is not None:
+            previous = _spec_from_observed(change.name, change.observed)
+            report.undo.append(lambda: self._rehotplug(previous))
+
+    def _rehotplug(self, spec: DeviceSpec) -> None:
+        result = self.backend.cli.hotplug(spec)
+        self.inventory[spec.name] = OwnershipRecord(
+            name=spec.name, vuid=result.vuid, mac=spec.mac, type=DeviceType.HOTPLUG,
+            pf_id=result.pf_id, sf_num=result.sf_num,
+        )
+        self._save_inventory(self.inventory)
+
+    def _modify(self, change: Change, report: ApplyReport) -> None:
+        new = {k: v[1] for k, v in change.fields.items() if k in _MODIFIABLE}
+        old = {k: v[0] for k, v in change.fields.items() if k in _MODIFIABLE}
+        if not new:
+            return
+        self.journal.begin(Intent("modify", change.name, vuid=change.vuid))
+        report.mutating_calls += 1
+        self.backend.cli.modify(change.vuid, new)
+        self.journal.done()
+        vuid = change.vuid
+        if all(v is not None for v in old.values()):
+            report.undo.append(lambda: self.backend.cli.modify(vuid, old))
+
+    def _replace(self, change: Change, report: ApplyReport) -> None:
+        self._unplug(change, report)
+        self.inventory.pop(change.name, None)
+        self._save_inventory(self.inventory)
+        self._hotplug(change, report)
+
+    def _representor(self, change: Change, report: ApplyReport) -> None:
+        from reconciler.drivers import netlink
+
+        kwargs = {k: v[1] for k, v in change.fields.items() if k in ("up", "mtu")}
+        rep_name = change.observed.representor if change.observed else None
+        netlink.set_representor(rep_name, netns=self.backend.netns, **kwargs)
+
+
+_HANDLERS: Mapping[Action, Callable[[Executor, Change, ApplyReport], None]] = {
+    Action.HOTPLUG: Executor._hotplug,
+    Action.UNPLUG: Executor._unplug,
+    Action.MODIFY: Executor._modify,
+    Action.REPLACE: Executor._replace,
+    Action.REPRESENTOR: Executor._representor,
+}
+
+
+def _hotplug_spec(change: Change) -> DeviceSpec:
+    """The spec to hotplug, with the planner's filled-in defaults (the CLI needs all of them)."""
+    spec = change.spec
+    filled = {
+        k: new for k, (_old, new) in change.fields.items()
+        if k in (Spec.MTU, Spec.MAX_QUEUES, Spec.MAX_QUEUE_SIZE) and new is not None
+    }
+    return dataclasses.replace(spec, **filled) if filled else spec
+
+
+def _spec_from_observed(name: str, dev: ObservedDevice) -> DeviceSpec:
+    """A spec that recreates an observed hotplug device (for rollback of an unplug)."""
+    return DeviceSpec(
+        name=name, type=DeviceType.HOTPLUG, mac=dev.mac, mtu=dev.mtu,
+        max_queues=dev.max_queues, max_queue_size=dev.max_queue_size, features=dev.features,
+        sf_num=dev.sf_num, legacy=dev.legacy, ib_device=dev.ib_device,
+    )
+
+
+def resolve_pending(
+    intent: Intent, world: ObservedWorld, inventory: dict[str, OwnershipRecord]
+) -> str:
+    """Settle a call that a crashed run left half-done; returns what was concluded.
+
+    A hotplug either happened (a live hotplug device has the MAC: record it as ours,
+    so it is neither duplicated nor leaked) or did not (the plan will make it).
+    An unplug either happened (forget the entry) or not (the plan redoes it).
+    A modify needs nothing: the level-triggered plan re-diffs the device.
+    """
+    if intent.op == "hotplug":
+        for dev in world.devices:
+            if dev.type is DeviceType.HOTPLUG and dev.mac == intent.mac:
+                owner = next((r for r in inventory.values() if r.vuid == dev.vuid), None)
+                if owner is None:
+                    inventory[intent.name] = OwnershipRecord(
+                        name=intent.name, vuid=dev.vuid, mac=dev.mac, type=DeviceType.HOTPLUG,
+                        pf_id=dev.pf_id, sf_num=dev.sf_num,
+                    )
+                return f"hotplug of {intent.name} had completed: device {dev.vuid} recorded as ours"
+        return f"hotplug of {intent.name} had not happened: it will be planned again"
+    if intent.op == "unplug":
+        live = {d.vuid for d in world.devices}
+        if intent.vuid not in live:
+            for name, rec in list(inventory.items()):
+                if rec.vuid == intent.vuid:
+                    del inventory[name]
+            return f"unplug of {intent.name} had completed"
+        return f"unplug of {intent.name} had not happened: it will be planned again"
+    return f"{intent.op} of {intent.name} will be re-checked against the live device"

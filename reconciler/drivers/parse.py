@@ -1,0 +1,305 @@
+"""Pure, tolerant parsing of vendor ``virtnet`` output into the model (reference section 4).
+
+Every malformed input becomes a :class:`BackendError` (or :class:`BusyError`),
+never another exception, so no traceback can reach a user from here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from reconciler.errors import BackendError, BusyError
+from reconciler.model import ControllerInfo, DeviceType, ObservedDevice
+
+__all__ = [
+    "EBUSY",
+    "HotplugResult",
+    "check_result",
+    "json_values",
+    "parse_controller",
+    "parse_device",
+    "parse_devices",
+    "parse_hotplug",
+    "parse_live_update_active",
+    "parse_output",
+    "parse_version",
+    "to_int",
+]
+
+EBUSY = 16
+_ERROR_MARK = "Got JSON-RPC error response"
+_NO_CONNECT = "ERR: Can't connect"
+_BUSY_WORDS = ("migrating", "live update")
+_DECODER = json.JSONDecoder()
+_TYPES = {
+    "static pf": DeviceType.STATIC_PF,
+    "static_pf": DeviceType.STATIC_PF,
+    "hotplug pf": DeviceType.HOTPLUG,
+    "hotplug": DeviceType.HOTPLUG,
+    "vf": DeviceType.VF,
+}
+_INACTIVE = frozenset({"inactive", "idle", "none", "done", "success", "finished", ""})
+
+
+@dataclass(frozen=True, slots=True)
+class HotplugResult:
+    """What ``hotplug`` reports about the PF it created (``vuid`` may be absent on 1.x)."""
+
+    vuid: str | None
+    pf_id: int | None
+    sf_num: int | None
+    representor: str | None
+    bdf: str | None
+
+
+def _fail(message: str, argv: Sequence[str], cls: type[BackendError] = BackendError, **kw):
+    return cls(message, argv=argv, **kw)
+
+
+def json_values(text: str, argv: Sequence[str] = ()) -> list[Any]:
+    """Every JSON value in ``text``: leading non-JSON lines skipped, concatenated values kept.
+
+    The vendor echoes the request params as a Python repr line before the JSON
+    and ``version`` prints objects separated by commas; both are accepted.
+    """
+    start = _first_json_offset(text)
+    if start is None:
+        raise _fail(f"no JSON in output: {_snippet(text)}", argv)
+    values: list[Any] = []
+    pos = start
+    while pos is not None:
+        try:
+            value, end = _DECODER.raw_decode(text, pos)
+        except (ValueError, RecursionError):
+            break
+        values.append(value)
+        pos = _skip_separators(text, end)
+    return values
+
+
+def _first_json_offset(text: str) -> int | None:
+    offset = 0
+    for line in text.splitlines(keepends=True):
+        stripped = line.lstrip()
+        if stripped[:1] in ("{", "["):
+            start = offset + len(line) - len(stripped)
+            try:
+                _DECODER.raw_decode(text, start)
+            except (ValueError, RecursionError):
+                pass
+            else:
+                return start
+        offset += len(line)
+    return None
+
+
+def _skip_separators(text: str, pos: int) -> int | None:
+    while pos < len(text) and (text[pos].isspace() or text[pos] == ","):
+        pos += 1
+    return pos if pos < len(text) else None
+
+
+def _snippet(text: str) -> str:
+    flat = " ".join(text.split())
+    return repr(flat[:120]) if flat else "(empty)"
+
+
+def _rpc_error(stdout: str, argv: Sequence[str], returncode: int | None) -> BackendError:
+    """The error object printed after ``response:`` in a JSON-RPC error block."""
+    tail = stdout.split(_ERROR_MARK, 1)[1]
+    match = re.search(r"^\s*response:\s*$", tail, re.MULTILINE)
+    body = tail[match.end() :] if match else tail
+    error: Any = None
+    try:
+        values = json_values(body, argv)
+        error = values[0] if values else None
+    except BackendError:
+        error = None
+    if not isinstance(error, Mapping):
+        why = f"controller error (unreadable): {_snippet(tail)}"
+        return _fail(why, argv, returncode=returncode)
+    code = error.get("code")
+    errno = -code if isinstance(code, int) and not isinstance(code, bool) else None
+    message = str(error.get("message", "unknown error"))
+    return _error(message, argv, returncode, errno)
+
+
+def _error(message: str, argv: Sequence[str], returncode: int | None, errno: int | None):
+    lowered = message.lower()
+    busy = errno == EBUSY or any(word in lowered for word in _BUSY_WORDS)
+    cls = BusyError if busy else BackendError
+    text = f"{argv[0] if argv else 'virtnet'}: {message}"
+    if errno is not None:
+        text += f" (errno {errno})"
+    return cls(text, argv=argv, returncode=returncode, errno=errno, errstr=message)
+
+
+def check_result(result: Any, argv: Sequence[str], returncode: int | None = 0) -> Any:
+    """Raise when a decoded result carries ``errno != 0``; return it unchanged otherwise."""
+    if isinstance(result, Mapping) and "errno" in result:
+        try:
+            errno = to_int(result["errno"])
+        except BackendError:
+            errno = None
+        if errno:
+            message = str(result.get("errstr") or f"errno {errno}")
+            raise _error(message, argv, returncode, errno)
+    return result
+
+
+def parse_output(returncode: int, stdout: str, stderr: str, argv: Sequence[str] = ()) -> list[Any]:
+    """The JSON values of one CLI call, or the controller's refusal as an exception."""
+    if _NO_CONNECT in stderr or _NO_CONNECT in stdout:
+        line = next(ln for ln in (stderr + "\n" + stdout).splitlines() if _NO_CONNECT in ln)
+        raise _fail(f"controller not reachable: {line.strip()}", argv, returncode=returncode)
+    if _ERROR_MARK in stdout:
+        raise _rpc_error(stdout, argv, returncode)
+    if returncode != 0:
+        why = _snippet(stderr) if stderr.strip() else _snippet(stdout)
+        raise _fail(f"exit code {returncode}: {why}", argv, returncode=returncode)
+    values = json_values(stdout, argv)
+    for value in values:
+        check_result(value, argv, returncode)
+    return values
+
+
+def to_int(value: Any, argv: Sequence[str] = (), *, what: str = "value") -> int | None:
+    """An int from the vendor's int, decimal or hex string, or ``{"value": "0x.."}`` bitfield."""
+    if value is None:
+        return None
+    if isinstance(value, Mapping):
+        return to_int(value.get("value"), argv, what=what)
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        text = value.strip().lower()
+        try:
+            return int(text, 16) if text.startswith("0x") else int(text, 10)
+        except ValueError:
+            pass
+    raise _fail(f"{what} {value!r} is not a number", argv)
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, Mapping | list):
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _device_type(raw: Mapping, argv: Sequence[str]) -> DeviceType:
+    kind = raw.get("function_type")
+    if kind is None:
+        # unknown kind: a VF if it says so, else static (the safe guess: never unplugged)
+        return DeviceType.VF if raw.get("vf_id") is not None else DeviceType.STATIC_PF
+    found = _TYPES.get(str(kind).strip().lower())
+    if found is None:
+        raise _fail(f"unknown function_type {kind!r}", argv)
+    return found
+
+
+def parse_device(raw: Any, argv: Sequence[str] = ()) -> ObservedDevice:
+    """One device object of ``list``/``query`` -> :class:`ObservedDevice` (missing -> None)."""
+    if not isinstance(raw, Mapping):
+        raise _fail(f"device entry is not an object: {_snippet(str(raw))}", argv)
+    vuid = _text(raw.get("vuid"))
+    if vuid is None:
+        raise _fail("device entry without a vuid", argv)
+    kind = _device_type(raw, argv)
+    pf_id = to_int(raw.get("pf_id"), argv, what="pf_id")
+    vf_id = to_int(raw.get("vf_id"), argv, what="vf_id")
+    if str(raw.get("status", "")).strip().lower() == "migrating":
+        return ObservedDevice(vuid=vuid, type=kind, pf_id=pf_id, vf_id=vf_id, migrating=True)
+    mac = _text(raw.get("mac"))
+
+    def num(key: str) -> int | None:
+        return to_int(raw.get(key), argv, what=key)
+
+    return ObservedDevice(
+        vuid=vuid,
+        type=kind,
+        pf_id=pf_id,
+        vf_id=vf_id,
+        mac=mac.lower().replace("-", ":") if mac else None,
+        mtu=num("mtu"),
+        max_queues=num("num_queues"),
+        max_queue_size=num("max_queue_size"),
+        features=num("features"),
+        msix_num=num("num_msix"),
+        sf_num=num("sf_num"),
+        legacy=bool(num("transitional")),
+        ib_device=_text(raw.get("sf_parent_device")),
+        bdf=_text(raw.get("pci_bdf")),
+        representor=_text(raw.get("sf_rep_net_device")),
+        driver_status=num("dev_status") or 0,
+    )
+
+
+def _first_object(values: list[Any], argv: Sequence[str]) -> Mapping:
+    if not values or not isinstance(values[0], Mapping):
+        raise _fail("expected a JSON object in the output", argv)
+    return values[0]
+
+
+def parse_devices(values: list[Any], argv: Sequence[str] = ()) -> tuple[ObservedDevice, ...]:
+    """The ``devices`` array of a ``list`` or ``query`` result."""
+    devices = _first_object(values, argv).get("devices", [])
+    if not isinstance(devices, list):
+        raise _fail("'devices' is not a list", argv)
+    return tuple(parse_device(raw, argv) for raw in devices)
+
+
+def parse_controller(values: list[Any], argv: Sequence[str] = ()) -> ControllerInfo:
+    """The ``controller`` capabilities block of ``list``."""
+    caps = _first_object(values, argv).get("controller") or {}
+    if not isinstance(caps, Mapping):
+        raise _fail("'controller' is not an object", argv)
+    return ControllerInfo(
+        max_hotplug_devices=to_int(caps.get("max_hotplug_devices"), argv, what="max_hotplug"),
+        max_virt_queues=to_int(caps.get("max_virt_queues"), argv, what="max_virt_queues"),
+        supported_features=to_int(caps.get("supported_features"), argv, what="features"),
+    )
+
+
+def parse_hotplug(values: list[Any], argv: Sequence[str] = ()) -> HotplugResult:
+    """The ``hotplug`` result: identity of the new PF (``id`` is its pf_id)."""
+    raw = _first_object(values, argv)
+    representor = _text(raw.get("sf_rep_net_device"))
+    return HotplugResult(
+        vuid=_text(raw.get("vuid")),
+        pf_id=to_int(raw.get("id", raw.get("pf_id")), argv, what="id"),
+        sf_num=to_int(raw.get("sf_num"), argv, what="sf_num") or _sf_from_name(representor),
+        representor=representor,
+        bdf=_text(raw.get("bdf")),
+    )
+
+
+def _sf_from_name(representor: str | None) -> int | None:
+    match = re.search(r"sf(\d+)$", representor or "")
+    return int(match.group(1)) if match else None
+
+
+def parse_version(values: list[Any], argv: Sequence[str] = ()) -> str:
+    """The running controller version from ``version`` (list or concatenated objects)."""
+    items = values[0] if len(values) == 1 and isinstance(values[0], list) else values
+    for item in items:
+        if isinstance(item, Mapping):
+            for key, value in item.items():
+                if str(key).lower().startswith("original") and _text(value):
+                    return str(value).strip()
+    raise _fail("no 'Original Controller' version in output", argv)
+
+
+def parse_live_update_active(values: list[Any], argv: Sequence[str] = ()) -> bool:
+    """Whether ``update -t`` says a live update is running (24.10 or 1.9 key spelling)."""
+    raw = _first_object(values, argv)
+    status = raw.get("status", raw.get("current status"))
+    if status is None:
+        raise _fail("no live-update status in output", argv)
+    return str(status).strip().lower() not in _INACTIVE

@@ -1,0 +1,251 @@
+"""One reconcile cycle: load, observe, plan, apply, verify, record status.
+
+The engine is the only place that sequences the layers; each layer stays
+ignorant of the others (the loader of the controller, the planner of I/O,
+the drivers of policy).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from reconciler import outcome
+from reconciler.apply import Executor, RetryPolicy, resolve_pending
+from reconciler.inventory import load_inventory, save_inventory
+from reconciler.journal import Journal
+from reconciler.lock import writer_lock
+from reconciler.model import Action, Change, CycleResult, DesiredState, ObservedWorld, Plan
+from reconciler.plan import PlanOptions, plan
+
+__all__ = ["Engine", "EngineOptions", "data_dir_for"]
+
+log = structlog.get_logger("virtnet.engine")
+
+# hotplug needs every one of these (vendor CLI: -t, -n, -s are required)
+HOTPLUG_DEFAULTS = {"mtu": 1500, "max_queues": 4, "max_queue_size": 256}
+
+
+@dataclass(frozen=True, slots=True)
+class EngineOptions:
+    """How a cycle behaves; mirrors the CLI flags of ``apply`` / ``watch``."""
+
+    state_dir: Path
+    prune: bool = False
+    allow_replace: bool = False
+    allow_restart: bool = False
+    atomic: bool = False
+    dry_run: bool = False
+    check_permissions: bool = True
+    status_dir: Path | None = None
+    lock_timeout: float = 10.0  # seconds to wait for another writer
+    verify_attempts: int = 3  # re-observations before a change is called "did not take"
+    verify_delay_s: float = 0.3
+
+
+def data_dir_for(backend) -> Path:
+    """Where inventory, journal and lock live: per DPU, so per emulator root too."""
+    env = os.environ.get("VIRTNET_DATA_DIR")
+    if env:
+        return Path(env)
+    if backend.kind == "emulator":
+        return Path(backend.emulator_root) / "reconciler"
+    return Path("/var/lib/virtnet-reconciler")
+
+
+class Engine:
+    """Runs cycles against one backend; keeps the loader cache between cycles."""
+
+    def __init__(
+        self,
+        options: EngineOptions,
+        backend,
+        *,
+        progress: Callable[[int, int, Change], None] | None = None,
+        retry: RetryPolicy = RetryPolicy(),
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        from reconciler.specs import LoadCache
+
+        self.options = options
+        self.backend = backend
+        self.cache = LoadCache()
+        self.progress = progress
+        self.retry = retry
+        self.sleep = sleep
+        self.data_dir = data_dir_for(backend)
+        self.journal = Journal(self.data_dir / "journal.json")
+        self.inventory_path = self.data_dir / "inventory.json"
+
+    # -- public ----------------------------------------------------------------
+
+    def load(self) -> DesiredState:
+        from reconciler.specs import load_state
+
+        return load_state(
+            self.options.state_dir, cache=self.cache,
+            check_permissions=self.options.check_permissions,
+        )
+
+    def diff(self, *, hold: frozenset[str] = frozenset()) -> CycleResult:
+        """Plan against a fresh observation; change nothing, take no lock."""
+        started = time.monotonic()
+        desired = self.load()
+        world = self._observe()
+        inventory = load_inventory(self.inventory_path)
+        the_plan = plan(desired, world, inventory, self._plan_options(desired, world, hold))
+        statuses = outcome.spec_statuses(desired, the_plan, verified=False,
+                                         generations=_generations(desired))
+        return CycleResult(
+            plan=the_plan, statuses=statuses,
+            errors=tuple(str(e) for e in desired.errors) + the_plan.errors,
+            observe_calls=1, duration_s=time.monotonic() - started,
+            exit_code=outcome.diff_exit_code(desired, the_plan),
+        )
+
+    def reconcile(self, *, hold: frozenset[str] = frozenset()) -> CycleResult:
+        """A full cycle under the one-writer lock (a dry run only plans)."""
+        if self.options.dry_run:
+            result = self.diff(hold=hold)
+            self._write_status(result)
+            return result
+        with writer_lock(self.data_dir / "lock", timeout=self.options.lock_timeout):
+            result = self._cycle(hold)
+        self._write_status(result)
+        return result
+
+    # -- the cycle ---------------------------------------------------------------
+
+    def _cycle(self, hold: frozenset[str]) -> CycleResult:
+        started = time.monotonic()
+        desired = self.load()
+        world = self._observe()
+        observe_calls = 1
+        inventory = load_inventory(self.inventory_path)
+        self._settle_journal(world, inventory)
+        options = self._plan_options(desired, world, hold)
+        the_plan = plan(desired, world, inventory, options)
+        errors = [str(e) for e in desired.errors]
+        if the_plan.errors:
+            # firmware limits or overlaps: not a single mutating call
+            errors.extend(the_plan.errors)
+            statuses = outcome.spec_statuses(desired, the_plan, verified=False,
+                                             generations=_generations(desired))
+            return CycleResult(
+                plan=the_plan, statuses=statuses, errors=tuple(errors),
+                observe_calls=observe_calls, duration_s=time.monotonic() - started,
+                exit_code=outcome.apply_exit_code(desired, the_plan, statuses, the_plan.errors),
+            )
+        self._record_adoptions(the_plan, inventory)
+        drift = _drift_repairs(the_plan, inventory)
+        executor = Executor(
+            self.backend, self.journal, inventory,
+            lambda inv: save_inventory(self.inventory_path, inv),
+            retry=self.retry, progress=self.progress, sleep=self.sleep,
+        )
+        report = executor.run(the_plan.ready, atomic=self.options.atomic)
+        remaining = the_plan
+        if report.applied or report.rolled_back or the_plan.forget:
+            remaining, extra = self._verify(desired, inventory, options, report)
+            observe_calls += extra
+        failed = list(report.failed)
+        if report.rolled_back:
+            errors.append(
+                f"apply failed and was rolled back ({len(report.applied)} change(s) undone)"
+                + (f"; rollback problems: {'; '.join(report.rollback_errors)}"
+                   if report.rollback_errors else "")
+            )
+        statuses = outcome.spec_statuses(desired, remaining, failed=failed,
+                                         generations=_generations(desired))
+        exit_code = outcome.apply_exit_code(desired, remaining, statuses, the_plan.errors)
+        if report.rolled_back:
+            exit_code = 1
+        return CycleResult(
+            plan=the_plan, statuses=statuses, applied=tuple(report.applied),
+            failed=tuple(failed), errors=tuple(errors), mutating_calls=report.mutating_calls,
+            observe_calls=observe_calls, drift_repaired=drift,
+            duration_s=time.monotonic() - started, exit_code=exit_code,
+        )
+
+    def _verify(self, desired, inventory, options, report) -> tuple[Plan, int]:
+        """Re-observe until the applied changes show (or attempts run out); forget unplugged."""
+        applied = {c.name for c in report.applied}
+        calls = 0
+        remaining = Plan()
+        for attempt in range(self.options.verify_attempts):
+            world = self._observe()
+            calls += 1
+            remaining = plan(desired, world, inventory, options)
+            if remaining.forget:
+                for name in remaining.forget:
+                    inventory.pop(name, None)
+                save_inventory(self.inventory_path, inventory)
+                remaining = plan(desired, world, inventory, options)
+            lagging = [c for c in remaining.ready if c.name in applied]
+            if not lagging or attempt == self.options.verify_attempts - 1:
+                break
+            self.sleep(self.options.verify_delay_s)
+        return remaining, calls
+
+    def _settle_journal(self, world: ObservedWorld, inventory) -> None:
+        intent = self.journal.pending()
+        if intent is None:
+            return
+        verdict = resolve_pending(intent, world, inventory)
+        save_inventory(self.inventory_path, inventory)
+        self.journal.done()
+        log.warning("journal_recovered", intent=intent.op, device=intent.name, verdict=verdict)
+
+    def _record_adoptions(self, the_plan: Plan, inventory) -> None:
+        changed = False
+        for record in the_plan.adoptions:
+            inventory[record.name] = record
+            changed = True
+            log.info("adopted", device=record.name, vuid=record.vuid)
+        for name in the_plan.forget:
+            if inventory.pop(name, None) is not None:
+                changed = True
+        if changed:
+            save_inventory(self.inventory_path, inventory)
+
+    def _observe(self) -> ObservedWorld:
+        from reconciler.observe import observe
+
+        return observe(self.backend)
+
+    def _plan_options(self, desired: DesiredState, world: ObservedWorld, hold) -> PlanOptions:
+        firmware = dict(world.controller.firmware) or None
+        if firmware is None and desired.firmware is not None:
+            firmware = dict(desired.firmware.values)
+        return PlanOptions(
+            prune=self.options.prune, allow_replace=self.options.allow_replace,
+            hold=frozenset(hold), firmware=firmware, defaults=HOTPLUG_DEFAULTS,
+        )
+
+    def _write_status(self, result: CycleResult) -> None:
+        if self.options.status_dir is None:
+            return
+        from reconciler.status import write_status
+
+        try:
+            write_status(self.options.status_dir, result)
+        except OSError as exc:
+            log.warning("status_write_failed", status_dir=str(self.options.status_dir),
+                        error=str(exc), fix="set VIRTNET_STATUS_DIR to a writable directory")
+
+
+def _generations(desired: DesiredState) -> dict[str, str]:
+    from reconciler.validation import spec_generation
+
+    return {spec.name: spec_generation(spec) for spec in desired.devices}
+
+
+def _drift_repairs(the_plan: Plan, inventory) -> int:
+    """Hotplugs of names we already owned: someone removed the device behind our back."""
+    return sum(1 for c in the_plan.ready if c.action is Action.HOTPLUG and c.name in inventory)
+

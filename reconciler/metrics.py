@@ -26,7 +26,8 @@ _BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
 class MetricsUnavailableError(ReconcilerError, ImportError):
-    """The operator asked for metrics but the optional prometheus-client is not installed."""
+    """Metrics were asked for but cannot be served: the [metrics] extra is missing, the
+    address is malformed or cannot be bound. The operator's set-up, reported as one line."""
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,7 @@ def parse_address(address: str) -> tuple[str, int]:
     """``HOST:PORT`` or ``[V6]:PORT`` -> (host, port); a bare ``:PORT`` listens on localhost."""
     host, sep, port = address.rpartition(":")
     if not sep or not port.isdigit() or int(port) > 65535:
-        raise ValueError(
+        raise MetricsUnavailableError(
             f"bad metrics address {address!r}: expected HOST:PORT, e.g. 127.0.0.1:9464"
         )
     host = host.strip("[]") or "127.0.0.1"
@@ -153,7 +154,10 @@ class MetricsServer:
         host, port = parse_address(address)
         handler = _handler_for(metrics)
         server_cls = _V6Server if ":" in host else ThreadingHTTPServer
-        self._server = server_cls((host, port), handler)
+        try:
+            self._server = server_cls((host, port), handler)
+        except OSError as exc:
+            raise MetricsUnavailableError(f"cannot listen on {address}: {exc.strerror}") from exc
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="virtnet-metrics", daemon=True
         )

@@ -36,7 +36,6 @@ __all__ = [
     "frozen_map",
 ]
 
-_EMPTY: MappingProxyType = MappingProxyType({})
 
 
 def frozen_map(data=None) -> MappingProxyType:
@@ -111,7 +110,7 @@ class DeviceSpec:
     pf_id: int | None = None
     vf_id: int | None = None
     representor: RepresentorSpec | None = None
-    labels: MappingProxyType = _EMPTY
+    labels: MappingProxyType = field(default_factory=frozen_map)
     source: Source | None = field(default=None, compare=False)
 
 
@@ -221,7 +220,7 @@ class ControllerInfo:
     live_update_active: bool = False
     version: str | None = None
     # the firmware values actually in force (mlxconfig), parameter name -> int
-    firmware: MappingProxyType = _EMPTY
+    firmware: MappingProxyType = field(default_factory=frozen_map)
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,7 +281,7 @@ class Change:
 
     action: Action
     name: str
-    fields: MappingProxyType = _EMPTY
+    fields: MappingProxyType = field(default_factory=frozen_map)
     status: ChangeStatus = ChangeStatus.READY
     reason: str | None = None
     vuid: str | None = None

@@ -133,7 +133,7 @@ def render_status(data: dict[str, Any], *, color: bool, now: float | None = None
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     lines = [_row(r, widths, color and i > 0) for i, r in enumerate(rows)]
     lines.extend(_footer(data, now))
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines)  # no trailing newline: callers print() it
 
 
 def _row(row: tuple[str, str, str, str], widths: list[int], color: bool) -> str:

@@ -151,8 +151,19 @@ def check_result(result: Any, argv: Sequence[str], returncode: int | None = 0) -
     return result
 
 
-def parse_output(returncode: int, stdout: str, stderr: str, argv: Sequence[str] = ()) -> list[Any]:
-    """The JSON values of one CLI call, or the controller's refusal as an exception."""
+def parse_output(
+    returncode: int,
+    stdout: str,
+    stderr: str,
+    argv: Sequence[str] = (),
+    *,
+    require_json: bool = True,
+) -> list[Any]:
+    """The JSON values of one CLI call, or the controller's refusal as an exception.
+
+    ``require_json=False`` accepts a successful call that printed no JSON at all
+    (only the params echo, or nothing): unplug/modify output is unverified.
+    """
     if _NO_CONNECT in stderr or _NO_CONNECT in stdout:
         line = next(ln for ln in (stderr + "\n" + stdout).splitlines() if _NO_CONNECT in ln)
         raise _fail(f"controller not reachable: {line.strip()}", argv, returncode=returncode)
@@ -161,6 +172,8 @@ def parse_output(returncode: int, stdout: str, stderr: str, argv: Sequence[str] 
     if returncode != 0:
         why = _snippet(stderr) if stderr.strip() else _snippet(stdout)
         raise _fail(f"exit code {returncode}: {why}", argv, returncode=returncode)
+    if not require_json and _first_json_offset(stdout) is None:
+        return []
     values = json_values(stdout, argv)
     for value in values:
         check_result(value, argv, returncode)

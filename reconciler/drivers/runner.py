@@ -14,6 +14,9 @@ from reconciler.errors import BackendError
 
 __all__ = ["InProcessRunner", "RunResult", "Runner", "SubprocessRunner", "op_of"]
 
+# emulator global options that take a value (docs/vendor-cli.md, Invocation)
+_GLOBAL_WITH_VALUE = frozenset({"--netns", "--root"})
+
 
 @dataclass(frozen=True, slots=True)
 class RunResult:
@@ -37,10 +40,13 @@ def op_of(argv: Sequence[str]) -> str:
     """The operation an argv performs: its first word that is not an option.
 
     Global options (``--netns NAME``) may precede the subcommand, so counting by
-    the very first word would miscount; an argv of options only is counted as "".
+    the very first word would miscount; an argv of options only counts as its first.
     """
-    for word in argv:
-        if not word.startswith("-"):
+    words = iter(argv)
+    for word in words:
+        if word in _GLOBAL_WITH_VALUE:
+            next(words, None)
+        elif not word.startswith("-"):
             return word
     return argv[0] if argv else ""
 

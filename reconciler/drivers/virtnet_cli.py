@@ -47,9 +47,9 @@ class VirtnetCli:
 
     def _run(self, argv: Sequence[str], *, need_json: bool = True) -> list[Any]:
         result = self.runner(list(argv), timeout=self.timeout)
-        if not need_json and result.returncode == 0 and not result.stdout.strip():
-            return []  # output of unplug/modify/restart is unverified: silence is success
-        return parse_output(result.returncode, result.stdout, result.stderr, result.argv)
+        return parse_output(
+            result.returncode, result.stdout, result.stderr, result.argv, require_json=need_json
+        )
 
     def capabilities(self) -> ControllerInfo:
         """Controller capabilities from ``list`` (max hotplug devices, queues, features)."""

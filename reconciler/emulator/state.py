@@ -120,8 +120,8 @@ class ControllerState:
     conf: dict = field(default_factory=dict)
     sriov: list[int] = field(default_factory=list)
     devices: dict[str, Device] = field(default_factory=dict)
-    update: LiveUpdate = LiveUpdate()
-    faults: FaultConfig = FaultConfig()
+    update: LiveUpdate = field(default_factory=LiveUpdate)
+    faults: FaultConfig = field(default_factory=FaultConfig)
     netns: str | None = None
     log_level: str = "info"
 

@@ -1,0 +1,95 @@
+"""Vendor-shaped output: device objects, list/query results, params echo and JSON-RPC errors."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+
+from reconciler.emulator.state import HOTPLUG, STATIC, VF, Device, bdf_text
+
+__all__ = ["bitfield", "connect_error", "device_object", "error_text", "success_text"]
+
+_FUNCTION_TYPE = {STATIC: "static PF", HOTPLUG: "hotplug PF", VF: "VF"}
+_STATUS_BITS = {
+    0: "ACKNOWLEDGE",
+    1: "DRIVER",
+    2: "DRIVER_OK",
+    3: "FEATURES_OK",
+    6: "DEVICE_NEEDS_RESET",
+    7: "FAILED",
+}
+CONNECT_ERROR = "ERR: Can't connect to virtio-net-controller"
+
+
+@lru_cache(maxsize=256)
+def _bits(value: int, names: tuple[tuple[int, str], ...]) -> tuple[tuple[str, str], ...]:
+    table = dict(names)
+    pairs = [("value", hex(value))]
+    pairs += [(str(b), table.get(b, f"bit{b}")) for b in range(64) if value >> b & 1]
+    return tuple(pairs)
+
+
+def bitfield(value: int, names: dict[int, str]) -> dict[str, str]:
+    """``{"value": "0x..", "<bit>": "<NAME>"}`` as the vendor prints bit sets (cached)."""
+    return dict(_bits(value, tuple(sorted(names.items()))))
+
+
+def device_object(dev: Device, *, brief: bool, migrating: bool, features_names: dict) -> dict:
+    """One device as ``list``/``query`` print it (docs/vendor-cli.md "Device object")."""
+    head = {"pf_id": dev.pf_id}
+    if dev.kind == VF:
+        head["vf_id"] = dev.vf_id
+    head["function_type"] = _FUNCTION_TYPE[dev.kind]
+    if migrating:  # mid hand-over: identity only
+        return {**head, "vuid": dev.vuid, "status": "migrating"}
+    obj = {
+        **head,
+        "transitional": int(dev.legacy),
+        "vuid": dev.vuid,
+        "pci_bdf": bdf_text(dev.bdf_raw),
+        "num_msix": str(dev.num_msix),
+        "num_queues": str(dev.num_queues),
+        "max_queue_size": str(dev.max_queue_size),
+        "mac": dev.mac.upper(),
+        "mtu": str(dev.mtu),
+        "link_status": "1",
+        "features": bitfield(dev.features, features_names),
+        "dev_status": bitfield(dev.dev_status, _STATUS_BITS),
+        "sf_num": dev.sf_num,
+        "sf_parent_device": dev.ib_dev,
+        "sf_rep_net_device": dev.representor,
+        "sf_rep_net_ifindex": dev.ifindex,
+    }
+    if not brief:
+        obj["queues"] = _queues(dev)
+    return obj
+
+
+def _queues(dev: Device) -> list[dict]:
+    enabled = int(bool(dev.dev_status & 0x4))
+    return [
+        {
+            "index": i,
+            "size": dev.max_queue_size,
+            "msix_vector": i % dev.num_msix + 1,
+            "enable": enabled,
+        }
+        for i in range(dev.num_queues)
+    ]
+
+
+def success_text(result: object, params: dict | None = None) -> str:
+    """The params echo line (Python repr) when there are params, then the indented result."""
+    head = f"{params!r}\n" if params else ""
+    return head + json.dumps(result, indent=2) + "\n"
+
+
+def error_text(method: str, params: dict | None, errno: int, message: str) -> str:
+    """The JSON-RPC error block the vendor client prints on stdout (exit code 1)."""
+    request = json.dumps({"method": method, "params": params or {}})
+    response = json.dumps({"code": -errno, "message": message}, indent=2)
+    return f"request:\n{request}\nGot JSON-RPC error response\nresponse:\n{response}\n"
+
+
+def connect_error() -> str:
+    return CONNECT_ERROR + "\n"

@@ -1,0 +1,197 @@
+"""The planner: desired specs + one observation + ownership records -> an ordered plan (pure)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from reconciler.keys import Spec
+from reconciler.model import (
+    Action,
+    Change,
+    ChangeStatus,
+    DesiredState,
+    DeviceSpec,
+    DeviceType,
+    ObservedDevice,
+    ObservedWorld,
+    OwnershipRecord,
+    Plan,
+    frozen_map,
+)
+from reconciler.planning.diff import device_changes, representor_change
+from reconciler.planning.limits import limit_errors
+from reconciler.planning.match import Index, MatchResult, match_specs
+from reconciler.planning.order import settle
+
+__all__ = [
+    "HOTPLUG_DEFAULTS",
+    "REASON_BACKOFF",
+    "REASON_LIVE_UPDATE",
+    "PlanOptions",
+    "plan",
+]
+
+# The vendor requires -t/-n/-s at hotplug; these fill in what a spec leaves out.
+HOTPLUG_DEFAULTS = frozen_map({Spec.MTU: 1500, Spec.MAX_QUEUES: 4, Spec.MAX_QUEUE_SIZE: 256})
+REASON_BACKOFF = "backing off after failure"
+REASON_LIVE_UPDATE = "controller live update in progress"
+_SLOT_ACTIONS = frozenset({Action.HOTPLUG, Action.UNPLUG, Action.REPLACE})
+
+
+@dataclass(frozen=True, slots=True)
+class PlanOptions:
+    """How bold one cycle may be.
+
+    ``hold``: names the watch loop is backing off from (their changes wait this cycle).
+    ``firmware``: mlxconfig values in force, or None when unknown (limits not checked).
+    ``defaults``: hotplug values for fields a spec omits; never diffed afterwards.
+    """
+
+    prune: bool = False
+    allow_replace: bool = False
+    hold: frozenset[str] = frozenset()
+    firmware: Mapping[str, int] | None = None
+    defaults: Mapping[str, int] = field(default_factory=lambda: HOTPLUG_DEFAULTS)
+
+
+def plan(
+    desired: DesiredState,
+    observed: ObservedWorld,
+    inventory: Mapping[str, OwnershipRecord],
+    options: PlanOptions | None = None,
+) -> Plan:
+    """Diff desired against observed; ``Plan.changes`` is empty exactly when nothing needs doing."""
+    options = options or PlanOptions()
+    specs = [s for s in desired.devices if s.name not in desired.rejected]
+    declared = frozenset(s.name for s in desired.devices) | desired.rejected
+    index = Index.build(observed)
+    matched = match_specs(specs, index, inventory, declared)
+    warnings: list[str] = []
+    changes: list[Change] = []
+    for match in matched.matches:
+        changes += device_changes(
+            match,
+            allow_replace=options.allow_replace,
+            defaults=options.defaults,
+            firmware=options.firmware,
+            warnings=warnings,
+        )
+        rep = representor_change(match.spec, match.device, observed.representors)
+        if rep is not None:
+            changes.append(rep)
+    changes += _retyped(specs, index, inventory, matched.claimed, options.allow_replace)
+    pruned, forget = _prune(desired, index, inventory, matched, options=options, warnings=warnings)
+    changes += pruned
+    changes = [_hold(c, options.hold, observed.controller.live_update_active) for c in changes]
+    ordered = settle(changes, observed, matched.claimed)
+    return Plan(
+        changes=ordered,
+        adoptions=tuple(matched.adoptions),
+        forget=tuple(sorted(forget)),
+        unmanaged=_unmanaged(observed, matched.claimed, inventory),
+        errors=tuple(limit_errors(specs, observed, ordered, options.firmware, options.defaults)),
+        warnings=tuple(warnings),
+    )
+
+
+def _retyped(
+    specs: list[DeviceSpec],
+    index: Index,
+    inventory: Mapping[str, OwnershipRecord],
+    claimed: Mapping[str, str],
+    allow_replace: bool,
+) -> list[Change]:
+    """A spec that stopped being a hotplug leaves our old hotplug device behind: replace it."""
+    out = []
+    for spec in specs:
+        record = inventory.get(spec.name)
+        if spec.type is DeviceType.HOTPLUG or record is None:
+            continue
+        if claimed.get(record.vuid, spec.name) != spec.name:
+            continue
+        dev = index.by_vuid.get(record.vuid)
+        if dev is None or dev.type is not DeviceType.HOTPLUG:
+            continue
+        fields = frozen_map({Spec.TYPE: (DeviceType.HOTPLUG.value, spec.type.value)})
+        if allow_replace:
+            out.append(Change(Action.UNPLUG, spec.name, fields, vuid=dev.vuid, observed=dev))
+        else:
+            reason = "immutable field type changed: rerun with --allow-replace"
+            out.append(
+                Change(Action.REPLACE, spec.name, fields, ChangeStatus.BLOCKED, reason,
+                       vuid=dev.vuid, spec=spec, observed=dev)
+            )
+    return out
+
+
+def _prune(
+    desired: DesiredState,
+    index: Index,
+    inventory: Mapping[str, OwnershipRecord],
+    matched: MatchResult,
+    *,
+    options: PlanOptions,
+    warnings: list[str],
+) -> tuple[list[Change], set[str]]:
+    """Unplug what we own and nobody declares any more; forget records whose device is gone.
+
+    Never on a partial read, never a static PF or VF, never a device we do not own.
+    """
+    declared = {s.name for s in desired.devices} | desired.rejected
+    forget = set(matched.superseded) | _retyped_gone(desired, index, inventory)
+    unplugs = []
+    for name in sorted(inventory):
+        record = inventory[name]
+        if name in declared or name in forget:
+            continue
+        dev = index.by_vuid.get(record.vuid)
+        if dev is None or matched.claimed.get(record.vuid, name) != name:
+            forget.add(name)
+        elif dev.type is not DeviceType.HOTPLUG:
+            continue
+        elif options.prune and desired.complete:
+            unplugs.append(Change(Action.UNPLUG, name, vuid=dev.vuid, observed=dev))
+        elif options.prune:
+            warnings.append(f"{name}: not unplugged because some spec files failed to load")
+        else:
+            warnings.append(f"{name} ({dev.vuid}) is no longer declared; apply --prune unplugs it")
+    return unplugs, forget
+
+
+def _retyped_gone(
+    desired: DesiredState, index: Index, inventory: Mapping[str, OwnershipRecord]
+) -> set[str]:
+    """A record kept for a spec that is no longer a hotplug, once its old device is gone."""
+    return {
+        s.name
+        for s in desired.devices
+        if s.type is not DeviceType.HOTPLUG
+        and s.name in inventory
+        and inventory[s.name].vuid not in index.by_vuid
+    }
+
+
+def _hold(change: Change, hold: frozenset[str], live_update: bool) -> Change:
+    """Temporary blocks: the watch loop's backoff, and a controller that refuses slot changes."""
+    if not change.ready:
+        return change
+    if change.observed is not None and change.observed.migrating:
+        reason = "device migrating (live update)"
+    elif live_update and change.action in _SLOT_ACTIONS:
+        reason = REASON_LIVE_UPDATE
+    elif change.name in hold:
+        reason = REASON_BACKOFF
+    else:
+        return change
+    return dataclasses.replace(change, status=ChangeStatus.BLOCKED, reason=reason, temporary=True)
+
+
+def _unmanaged(
+    world: ObservedWorld, claimed: Mapping[str, str], inventory: Mapping[str, OwnershipRecord]
+) -> tuple[ObservedDevice, ...]:
+    """Devices nobody declared and we do not own: reported, never touched."""
+    owned = {record.vuid for record in inventory.values()}
+    free = [d for d in world.devices if d.vuid not in claimed and d.vuid not in owned]
+    return tuple(sorted(free, key=lambda d: d.vuid))

@@ -1,0 +1,101 @@
+"""Render a plan for people (``terraform plan``-like text) and machines (the contract's JSON)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reconciler.keys import Spec
+from reconciler.model import Action, Change, ObservedDevice, Plan
+
+__all__ = ["render_json", "render_text"]
+
+_SYMBOL = {
+    Action.HOTPLUG: "+",
+    Action.UNPLUG: "-",
+    Action.REPLACE: "-/+",
+    Action.MODIFY: "~",
+    Action.REPRESENTOR: "~",
+    Action.CONFIG: "~",
+    Action.RECOVERY_CLEANUP: "-",
+}
+_COLOR = {"+": "32", "-": "31", "-/+": "35", "~": "33", "!": "1;31", "warn": "33"}
+_NO_CHANGES = "No changes. Devices match the desired state."
+
+
+def render_text(plan: Plan, *, color: bool) -> str:
+    """One line per change, then what we leave alone, then a summary line."""
+
+    def paint(key: str, text: str) -> str:
+        return f"\x1b[{_COLOR[key]}m{text}\x1b[0m" if color else text
+
+    lines = [_line(change, paint) for change in plan.changes]
+    lines += [f"  unmanaged: {_device(dev)} (left alone)" for dev in plan.unmanaged]
+    lines += [paint("warn", f"Warning: {text}") for text in plan.warnings]
+    lines += [paint("!", f"Error: {text}") for text in plan.errors]
+    if plan.errors and plan.changes:
+        lines.append("Nothing will be changed until the errors above are fixed.")
+    lines.append(_summary(plan) if plan.changes else _NO_CHANGES)
+    return "\n".join(lines) + "\n"
+
+
+def render_json(plan: Plan) -> dict[str, Any]:
+    """The ``-o json`` shape of ``virtnet diff`` (DESIGN.md section 4)."""
+    return {
+        "changes": [change.to_json() for change in plan.changes],
+        "unmanaged": [_device_json(dev) for dev in plan.unmanaged],
+        "errors": list(plan.errors),
+        "warnings": list(plan.warnings),
+    }
+
+
+def _line(change: Change, paint) -> str:
+    if not change.ready:
+        retry = " (will retry)" if change.temporary else ""
+        return paint("!", f"! blocked {change.action.value} {change.name}: {change.reason}{retry}")
+    symbol = _SYMBOL.get(change.action, "~")
+    head = f"{symbol} {change.action.value} {change.name}"
+    if change.action is Action.HOTPLUG:
+        values = ", ".join(f"{k} {_value(k, new)}" for k, (_old, new) in change.fields.items())
+        return paint(symbol, f"{head} ({values})")
+    if change.action is Action.UNPLUG:
+        return paint(symbol, f"{head} ({change.vuid})" if change.vuid else head)
+    diffs = ", ".join(
+        f"{k}: {_value(k, old)} -> {_value(k, new)}"
+        for k, (old, new) in change.fields.items()
+        if old != new
+    )
+    return paint(symbol, f"{head}  {diffs}" if diffs else head)
+
+
+def _value(key: str, value: Any) -> str:
+    if key == Spec.FEATURES and isinstance(value, int):
+        return hex(value)
+    if value is None:
+        return "-"
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _summary(plan: Plan) -> str:
+    ready = plan.ready
+    count = {action: sum(c.action is action for c in ready) for action in Action}
+    modify = len(ready) - count[Action.HOTPLUG] - count[Action.UNPLUG] - count[Action.REPLACE]
+    replace = f", {count[Action.REPLACE]} to replace" if count[Action.REPLACE] else ""
+    return (
+        f"Plan: {count[Action.HOTPLUG]} to hotplug, {modify} to modify, "
+        f"{count[Action.UNPLUG]} to unplug{replace}, {len(plan.blocked)} blocked."
+    )
+
+
+def _device(dev: ObservedDevice) -> str:
+    where = f"pf{dev.pf_id}/vf{dev.vf_id}" if dev.vf_id is not None else f"pf{dev.pf_id}"
+    return f"{dev.type.value} {where} {dev.vuid} mac {dev.mac or '-'}"
+
+
+def _device_json(dev: ObservedDevice) -> dict[str, Any]:
+    return {
+        "vuid": dev.vuid,
+        "type": dev.type.value,
+        "pf_id": dev.pf_id,
+        "vf_id": dev.vf_id,
+        "mac": dev.mac,
+    }

@@ -216,7 +216,8 @@ class Engine:
     def _observe(self) -> ObservedWorld:
         from reconciler.observe import observe
 
-        return observe(self.backend)
+        # firmware values are read once per process (they change only with a power cycle)
+        return observe(self.backend, read_firmware=True)
 
     def _plan_options(self, desired: DesiredState, world: ObservedWorld, hold) -> PlanOptions:
         firmware = dict(world.controller.firmware) or None

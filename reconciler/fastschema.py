@@ -37,12 +37,6 @@ _TYPES: dict[str, Check] = {
 }
 
 
-def _equal(a: Any, b: Any) -> bool:
-    if isinstance(a, bool) or isinstance(b, bool):
-        return type(a) is type(b) and a == b
-    return a == b
-
-
 def _number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
@@ -52,8 +46,22 @@ def compile_schema(schema: dict[str, Any]) -> Check:
     unknown = set(schema) - _ANNOTATIONS - set(_KEYWORDS)
     if unknown:
         raise ValueError(f"fastschema does not support {sorted(unknown)}")
+    special = _specialised(schema, set(schema) - _ANNOTATIONS)
+    if special is not None:
+        return special
     checks = [_KEYWORDS[k](schema[k], schema) for k in _KEYWORD_ORDER if k in schema]
     return _all_of([c for c in checks if c is not None])
+
+
+def _specialised(schema: dict[str, Any], words: set[str]) -> Check | None:
+    """One closure for the two commonest shapes (bounded integer, patterned string)."""
+    if words == {"type", "minimum", "maximum"} and schema["type"] == "integer":
+        low, high = schema["minimum"], schema["maximum"]
+        return lambda v: _is_integer(v) and low <= v <= high
+    if words == {"type", "pattern"} and schema["type"] == "string":
+        search = re.compile(schema["pattern"]).search
+        return lambda v: isinstance(v, str) and search(v) is not None
+    return None
 
 
 def _all_of(checks: list[Check]) -> Check:
@@ -79,10 +87,20 @@ def _type(name: str, _schema) -> Check:
     return _TYPES[name]
 
 
+def _enum_key(value: Any) -> tuple[str, Any]:
+    """Hashable identity with JSON Schema equality: 1 == 1.0, but True is not 1."""
+    if isinstance(value, bool):
+        return ("bool", value)
+    if isinstance(value, (int, float)):
+        return ("number", value)
+    return ("other", value)
+
+
 def _enum(options: list, _schema) -> Check:
     if any(isinstance(o, (list, dict)) for o in options):
         raise ValueError("fastschema enum supports scalars only")
-    return lambda v: not isinstance(v, (list, dict)) and any(_equal(v, o) for o in options)
+    allowed = frozenset(_enum_key(o) for o in options)
+    return lambda v: not isinstance(v, (list, dict)) and _enum_key(v) in allowed
 
 
 def _const(value: Any, schema) -> Check:

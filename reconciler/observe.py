@@ -57,6 +57,12 @@ def observe(
 def _representors(backend: Backend, notes: list[str]):
     from reconciler.drivers.netlink import list_representors
 
+    if backend.kind == "emulator" and backend.netns is None:
+        # without --netns the emulator's representors exist only on paper: there is
+        # no kernel side to compare with, so say so instead of reporting them missing
+        notes.append("representors not read: the emulator has no netns "
+                     "(set VIRTNET_EMULATOR_NETNS to give it real netdevs)")
+        return None
     try:
         return frozen_map(list_representors(backend.netns))
     except BackendError as e:

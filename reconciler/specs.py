@@ -109,7 +109,8 @@ def iter_spec_files(state_dir: Path, real_root: Path, *, check_permissions: bool
     Directories are followed (symlinked ones too, when they stay inside the state dir)
     and each real directory is visited once, so symlink loops end.
     """
-    seen: set[tuple[int, int]] = set()
+    root_st = os.stat(real_root)
+    seen: set[tuple[int, int]] = {(root_st.st_dev, root_st.st_ino)}
     stack = [(state_dir, real_root)]
     while stack:
         shown_dir, real_dir = stack.pop()
@@ -186,7 +187,8 @@ def _load_file(shown: str, limits: Limits) -> _Entry:
     except OSError as exc:
         return _Entry((0, 0, 0, 0), (), (SpecError(Source(shown), "", _os_reason(exc)),))
     parsed = parse_bytes(data, shown, is_json=shown.endswith(".json"), limits=limits)
-    results = tuple(validate_document(parsed, doc) for doc in parsed.documents)
+    # an empty document ("---" alone, or only comments) declares nothing, like kubectl
+    results = tuple(validate_document(parsed, d) for d in parsed.documents if d.data is not None)
     return _Entry((0, 0, 0, 0), results, parsed.errors)
 
 

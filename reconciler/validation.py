@@ -88,8 +88,17 @@ def _schema_errors(parsed: ParsedFile, doc: Document, kind: str) -> list[SpecErr
                 where = key_node(parsed, doc, path, str(name))
                 errors.append(SpecError(where, _dotted([*path, name]), "unknown field"))
             continue
-        errors.append(SpecError(locate(parsed, doc, path), _dotted(path), _short(err.message)))
+        errors.append(SpecError(locate(parsed, doc, path), _dotted(path), _message(err)))
     return errors
+
+
+def _message(err) -> str:
+    """For anyOf, say why the branch of the right type failed ("does not match '^...'")."""
+    if err.validator == "anyOf" and err.context:
+        typed = [e for e in err.context if e.validator != "type" and not e.relative_path]
+        if typed:
+            return _short(typed[0].message)
+    return _short(err.message)
 
 
 def validate_document(parsed: ParsedFile, doc: Document) -> DocResult:

@@ -21,6 +21,9 @@ log = structlog.get_logger("virtnet.watch")
 
 _TICK_S = 0.1  # how often a wait re-checks ``stop`` when nothing else wakes it
 _MAX_DEBOUNCE_FACTOR = 10  # a write storm still reconciles every debounce_s * this
+# ticks between checks that the state dir path still names the watched directory:
+# a symlink swap (git-sync's `current`) changes what we read without any inotify event
+_REPLACED_EVERY = 10
 
 
 @dataclass(frozen=True)
@@ -120,8 +123,8 @@ def _install_signals(stop: threading.Event, wake: threading.Event):
 class _DirWatcher:
     """A watchdog observer on the state dir that re-arms itself when the dir is replaced.
 
-    ``mv new state`` or a volume remount gives a new inode that inotify does not
-    follow; checking the inode every cycle is cheap and makes that case work too.
+    ``mv new state``, a volume remount or a swapped symlink (git-sync's ``current``)
+    gives a new inode that inotify does not follow; comparing inodes is cheap.
     """
 
     def __init__(self, root: Path, wake: threading.Event) -> None:
@@ -138,11 +141,13 @@ class _DirWatcher:
             return
         self.close()
         if inode is None:
+            self._inode = None
             return  # not there (yet): the engine reports it; retried every cycle
         from watchdog.observers import Observer
 
         from reconciler.watching.events import WakeHandler
 
+        self._inode = inode  # even if arming fails: retried each cycle, not each second
         observer = Observer()
         observer.schedule(WakeHandler(self._root, self._wake), str(self._root), recursive=True)
         try:
@@ -150,8 +155,16 @@ class _DirWatcher:
         except OSError as exc:
             log.warning("watch_unavailable", path=str(self._root), error=str(exc))
             return
-        self._observer, self._inode = observer, inode
+        self._observer = observer
         log.debug("watching", path=str(self._root))
+
+    @property
+    def root(self) -> Path:
+        return self._root
+
+    def replaced(self) -> bool:
+        """The path now names another directory (or none) than the one being watched."""
+        return _inode_of(self._root) != self._inode
 
     def close(self) -> None:
         if self._observer is not None:
@@ -197,11 +210,16 @@ class _Loop:
         """Sleep until an event (True), or the resync / a retry is due or stop is set (False)."""
         retry = self._backoff.next_expiry(self._clock())
         deadline = next_resync if retry is None else min(next_resync, retry)
+        ticks = 0
         while not self._stop.is_set():
             now = self._clock()
             if now >= deadline:
                 return False
             if self._wake.wait(timeout=min(_TICK_S, deadline - now)):
+                return True
+            ticks += 1
+            if ticks % _REPLACED_EVERY == 0 and self._watcher.replaced():
+                log.info("state_dir_replaced", path=str(self._watcher.root))
                 return True
         return False
 
@@ -249,6 +267,8 @@ class _Loop:
             self._metrics.record(result)
 
     def _log_cycle(self, result: CycleResult, hold: frozenset[str], duration_s: float) -> None:
+        """One summary per cycle. The executor logs each change as it lands or fails
+        (event="applied"/"change_failed", device, action, field, old, new): not repeated."""
         log.info(
             "reconcile",
             changes=len(result.plan.changes),
@@ -259,19 +279,6 @@ class _Loop:
             exit_code=result.exit_code,
             duration_ms=round(duration_s * 1000, 1),
         )
-        for change in result.applied:
-            fields = change.fields.items() or [(None, (None, None))]
-            for name, (old, new) in fields:
-                log.info(
-                    "change",
-                    device=change.name,
-                    action=change.action.value,
-                    field=name,
-                    old=old,
-                    new=new,
-                )
-        for name, message, temporary in result.failed:
-            log.warning("change_failed", device=name, reason=message, temporary=temporary)
         if result.errors != self._last_errors:
             # said once per distinct set, not every resync: the status file keeps them
             for error in result.errors:

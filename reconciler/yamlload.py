@@ -64,6 +64,7 @@ _DEEP_PREFIX = re.compile(rb"^[ \t?:-]{1000}", re.MULTILINE)
 _DOC_SPLIT = re.compile(rb"^(?:---|\.\.\.)(?=[ \t\r\n]|$)", re.MULTILINE)
 
 _MERGE = "tag:yaml.org,2002:merge"
+_SCALAR_NODE = yaml.ScalarNode
 _SCALARS = SafeConstructor()
 _SCALAR_BUILDERS = {
     "tag:yaml.org,2002:int": _SCALARS.construct_yaml_int,
@@ -242,8 +243,8 @@ class _Builder:
         return value
 
     def _build(self, node, depth: int) -> Any:
-        if isinstance(node, yaml.ScalarNode):
-            return self._scalar(node)
+        if node.__class__ is _SCALAR_NODE:  # the hot path: most nodes are plain strings
+            return node.value if node.tag == _STR else self._scalar(node)
         key = id(node)
         if key in self.built:
             self.aliases += 1
@@ -276,9 +277,9 @@ class _Builder:
             if key_node.tag == _MERGE:
                 merged.update(self._merge_source(value_node, depth))
                 continue
-            if not isinstance(key_node, yaml.ScalarNode):
+            if key_node.__class__ is not _SCALAR_NODE:
                 raise _Problem("a mapping key must be a plain scalar", key_node.start_mark)
-            key = self._scalar(key_node)
+            key = key_node.value if key_node.tag == _STR else self._scalar(key_node)
             if key in result:
                 raise _Problem(f"duplicate key {key!r}", key_node.start_mark)
             result[key] = self._build(value_node, depth + 1)

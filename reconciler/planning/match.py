@@ -137,6 +137,9 @@ def _by_mac(
     """Adopt (or take over from a removed spec) the one unclaimed hotplug device with our MAC."""
     same_mac = index.hotplug_by_mac.get(spec.mac.lower(), ())
     candidates = [d for d in same_mac if d.vuid not in result.claimed]
+    ours = [d for d in candidates if d.vuid in owner_of]
+    if len(candidates) > 1 and len(ours) == 1:
+        candidates = ours  # a renamed spec keeps the device we created, not a stranger's
     if len(candidates) > 1:
         vuids = ", ".join(sorted(d.vuid for d in candidates))
         return Match(spec, None, f"{len(candidates)} hotplug devices have mac {spec.mac} ({vuids})")

@@ -52,8 +52,10 @@ class TestDrift:
         vuid = sandbox.device_by_mac("0c:c4:7a:00:00:31")["vuid"]
         sandbox.emu("unplug", "-u", vuid)
         sandbox.virtnet("diff", check=2)
+        sandbox.clear_calls()
         sandbox.virtnet("apply", check=0)
-        assert sandbox.device_by_mac("0c:c4:7a:00:00:31")["vuid"] != vuid
+        assert sandbox.mutating_calls() == 1 == sandbox.emu_json("calls")["hotplug"]
+        assert sandbox.device_by_mac("0c:c4:7a:00:00:31")["function_type"] == "hotplug PF"
         sandbox.virtnet("diff", check=0)
 
     def test_modified_mtu_is_put_back(self, sandbox):

@@ -170,13 +170,19 @@ def _cmd_schema(args) -> int:
     return 0
 
 
-def _engine(args, **overrides):
+def _log_level(default: str) -> str:
+    """``$VIRTNET_LOG_LEVEL`` or the verb's default: one-shot verbs print a summary,
+    so their per-change log lines are opt-in; ``watch`` logs every cycle."""
+    return os.environ.get("VIRTNET_LOG_LEVEL", default)
+
+
+def _engine(args, log_level: str = "warning", **overrides):
     from reconciler.backend import resolve_backend
     from reconciler.engine import Engine, EngineOptions
     from reconciler.log import configure_logging
     from reconciler.status import default_status_dir
 
-    configure_logging()
+    configure_logging(level=_log_level(log_level))
     backend = resolve_backend(args.backend)
     options = EngineOptions(
         state_dir=_state_dir(args.state_dir),
@@ -280,8 +286,8 @@ def _apply_summary(result, *, color: bool) -> str:
 def _cmd_watch(args) -> int:
     from reconciler.watch import WatchOptions, run_watch
 
-    engine = _engine(args, prune=not args.no_prune, allow_replace=args.allow_replace,
-                     dry_run=args.dry_run, lock_timeout=60.0)
+    engine = _engine(args, log_level="info", prune=not args.no_prune,
+                     allow_replace=args.allow_replace, dry_run=args.dry_run, lock_timeout=60.0)
     options = WatchOptions(resync_s=args.resync, metrics_address=args.metrics_address)
     return run_watch(engine, engine.options.state_dir, options)
 

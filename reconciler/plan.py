@@ -120,8 +120,16 @@ def _retyped(
         else:
             reason = "immutable field type changed: rerun with --allow-replace"
             out.append(
-                Change(Action.REPLACE, spec.name, fields, ChangeStatus.BLOCKED, reason,
-                       vuid=dev.vuid, spec=spec, observed=dev)
+                Change(
+                    Action.REPLACE,
+                    spec.name,
+                    fields,
+                    ChangeStatus.BLOCKED,
+                    reason,
+                    vuid=dev.vuid,
+                    spec=spec,
+                    observed=dev,
+                )
             )
     return out
 

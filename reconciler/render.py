@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from reconciler.keys import Spec
-from reconciler.model import Action, Change, ObservedDevice, Plan
+from reconciler.model import Action, Change, DeviceType, ObservedDevice, Plan
 
 __all__ = ["render_json", "render_text"]
 
@@ -29,13 +30,28 @@ def render_text(plan: Plan, *, color: bool) -> str:
         return f"\x1b[{_COLOR[key]}m{text}\x1b[0m" if color else text
 
     lines = [_line(change, paint) for change in plan.changes]
-    lines += [f"  unmanaged: {_device(dev)} (left alone)" for dev in plan.unmanaged]
+    lines += _unmanaged_lines(plan)
     lines += [paint("warn", f"Warning: {text}") for text in plan.warnings]
     lines += [paint("!", f"Error: {text}") for text in plan.errors]
     if plan.errors and plan.changes:
         lines.append("Nothing will be changed until the errors above are fixed.")
     lines.append(_summary(plan) if plan.changes else _NO_CHANGES)
     return "\n".join(lines) + "\n"
+
+
+def _unmanaged_lines(plan: Plan) -> list[str]:
+    """Undeclared hotplug devices one per line (they are what an operator may have
+    forgotten); undeclared static PFs and VFs, which firmware creates by the hundred,
+    as one count."""
+    lines = [
+        f"  unmanaged: {_device(dev)} (left alone)"
+        for dev in plan.unmanaged if dev.type is DeviceType.HOTPLUG
+    ]
+    others = Counter(dev.type.value for dev in plan.unmanaged if dev.type is not DeviceType.HOTPLUG)
+    if others:
+        what = ", ".join(f"{n} {kind}" for kind, n in sorted(others.items()))
+        lines.append(f"  unmanaged: {what} not declared in any spec (left alone)")
+    return lines
 
 
 def render_json(plan: Plan) -> dict[str, Any]:

@@ -47,7 +47,7 @@ class OpRunner:
 def make_backend(tmp_path: Path, runner: OpRunner | None = None, mlx=True) -> Backend:
     runner = runner or OpRunner()
     return Backend(
-        kind="emulator",
+        kind="vendor",
         cli=VirtnetCli(runner),
         recovery_dir=tmp_path / "recovery",
         conf_path=tmp_path / "virtnet.conf",
@@ -97,6 +97,12 @@ class TestSecondarySources:
     def test_representors_by_name(self, tmp_path, no_kernel):
         world = observe(make_backend(tmp_path))
         assert world.representors["en3f0pf0sf2000"].mtu == 9000
+
+    def test_emulator_without_netns_has_no_kernel_side_to_read(self, tmp_path, no_kernel):
+        chosen = dataclasses.replace(make_backend(tmp_path), kind="emulator", netns=None)
+        world = observe(chosen)
+        assert world.representors is None
+        assert any("emulator has no netns" in note for note in world.notes)
 
     def test_unreadable_netlink_gives_none_and_a_note(self, tmp_path):
         chosen = dataclasses.replace(make_backend(tmp_path), netns="virtnet-test-no-such-ns")

@@ -136,10 +136,14 @@ class TestNoFalseDrift:
     def test_plan_is_empty_at_4096_devices_with_nothing_to_do(self):
         specs = [vf_spec(f"vf-{i}", i // 512, i % 512, i + 1, mtu=1500) for i in range(4096)]
         devices = [vf_dev(f"F{i}", i // 512, i % 512, i + 1) for i in range(4096)]
-        specs = [dataclasses.replace(s, mac=f"0c:c4:7a:00:{i >> 8:02x}:{i & 255:02x}")
-                 for i, s in enumerate(specs)]
-        devices = [dataclasses.replace(d, mac=f"0c:c4:7a:00:{i >> 8:02x}:{i & 255:02x}")
-                   for i, d in enumerate(devices)]
+        specs = [
+            dataclasses.replace(s, mac=f"0c:c4:7a:00:{i >> 8:02x}:{i & 255:02x}")
+            for i, s in enumerate(specs)
+        ]
+        devices = [
+            dataclasses.replace(d, mac=f"0c:c4:7a:00:{i >> 8:02x}:{i & 255:02x}")
+            for i, d in enumerate(devices)
+        ]
         p = run(specs, devices)
         assert p.empty
         assert not p.unmanaged
@@ -206,7 +210,9 @@ class TestModify:
         assert change.action is Action.MODIFY
         assert change.ready
         assert fields(change) == {
-            "mtu": (1500, 9000), "max_queue_size": (256, 512), "features": (0x1, 0x3)
+            "mtu": (1500, 9000),
+            "max_queue_size": (256, 512),
+            "features": (0x1, 0x3),
         }
 
     def test_msix_num_is_modified_on_a_vf(self):
@@ -219,10 +225,19 @@ class TestModify:
         assert p.empty
         assert p.warnings == ("pf: msix_num applies to VFs only; ignored on a static_pf",)
 
+    def test_max_queues_of_a_vf_is_reported_not_modified(self):
+        p = run([vf_spec("v", 0, 0, 1, max_queues=8)], [vf_dev("F0", 0, 0, 1, max_queues=4)])
+        assert p.empty
+        assert p.warnings == (
+            "v: max_queues of a vf follows firmware (and msix_num on a VF); it stays 4",
+        )
+
     def test_vf_mtu_change_is_a_modify(self):
         change = only(run([vf_spec("v", 0, 2, 1, mtu=9000)], [vf_dev("F2", 0, 2, 1)]))
         assert (change.action, change.vuid, fields(change)) == (
-            Action.MODIFY, "F2", {"mtu": (1500, 9000)}
+            Action.MODIFY,
+            "F2",
+            {"mtu": (1500, 9000)},
         )
 
 
@@ -374,7 +389,10 @@ class TestPrune:
         p = run([], self.DEVICES, [own("old-1", "V1", 1)], prune=True)
         change = only(p)
         assert (change.action, change.name, change.vuid, change.ready) == (
-            Action.UNPLUG, "old-1", "V1", True
+            Action.UNPLUG,
+            "old-1",
+            "V1",
+            True,
         )
         assert [d.vuid for d in p.unmanaged] == ["F0", "P0", "V2"]
 
@@ -412,9 +430,25 @@ class TestPrune:
         assert change.ready
         assert not p.forget  # the applier replaces the stale entry when the hotplug is recorded
 
+    def test_unplug_of_a_migrating_device_waits(self):
+        dev = ObservedDevice(vuid="V1", type=HP, pf_id=1, migrating=True)
+        change = only(run([], [dev], [own("old-1", "V1", 1)], prune=True))
+        assert (change.action, change.ready, change.temporary) == (Action.UNPLUG, False, True)
+        assert change.reason == "device migrating (live update)"
+
+    def test_record_of_a_retyped_spec_is_forgotten_once_its_hotplug_device_is_gone(self):
+        p = run([vf_spec("web", 0, 0, 5)], [vf_dev("F0", 0, 0, 5)], [own("web", "V1", 1)])
+        assert p.empty
+        assert p.forget == ("web",)
+
     def test_rejected_spec_gets_no_change(self):
-        p = run([hp_spec("bad", 1, mtu=9000)], [hp_dev("V1", 1)], [own("bad", "V1", 1)],
-                rejected=["bad"], prune=True)
+        p = run(
+            [hp_spec("bad", 1, mtu=9000)],
+            [hp_dev("V1", 1)],
+            [own("bad", "V1", 1)],
+            rejected=["bad"],
+            prune=True,
+        )
         assert p.empty
 
 
@@ -441,9 +475,7 @@ class TestRepresentor:
         p = run([self.SPEC], inventory=[own("web", "V1", 1)], w=world(self.DEV, representors=[]))
         change = only(p)
         assert not change.ready
-        assert change.reason == (
-            "representor netdev en3f0pf0sf2000 not found in the kernel"
-        )
+        assert change.reason == ("representor netdev en3f0pf0sf2000 not found in the kernel")
 
     def test_unreadable_representors_give_no_change(self):
         assert run([self.SPEC], [self.DEV], [own("web", "V1", 1)]).empty
@@ -460,8 +492,13 @@ class TestFirmwareLimits:
         )
 
     def test_unplugs_in_the_same_plan_free_ports(self):
-        p = run([hp_spec("a", 1)], [hp_dev("V9", 9)], [own("old", "V9", 9)], prune=True,
-                firmware={Fw.SWITCH_NUM_PORT: 1})
+        p = run(
+            [hp_spec("a", 1)],
+            [hp_dev("V9", 9)],
+            [own("old", "V9", 9)],
+            prune=True,
+            firmware={Fw.SWITCH_NUM_PORT: 1},
+        )
         assert not p.errors
 
     def test_sf_budget_is_counted_per_port_over_every_device(self):
@@ -493,7 +530,8 @@ class TestOrdering:
     def test_groups_come_in_order_and_names_sort_within_a_group(self):
         rep = Representor("en3f0pf0sf2000", 9, up=False, mtu=1500)
         specs = [
-            hp_spec("z-new", 20), hp_spec("a-new", 21),
+            hp_spec("z-new", 20),
+            hp_spec("a-new", 21),
             hp_spec("m-mod", 3, mtu=9000),
             hp_spec("r-rep", 4, representor=RepresentorSpec(up=True)),
         ]
@@ -501,8 +539,11 @@ class TestOrdering:
         inventory = [own("gone", "V1", 1), own("m-mod", "V3", 3), own("r-rep", "V4", 4)]
         p = run(specs, inventory=inventory, w=world(*devices, representors=[rep]), prune=True)
         assert [(c.action.value, c.name) for c in p.changes] == [
-            ("unplug", "gone"), ("hotplug", "a-new"), ("hotplug", "z-new"),
-            ("modify", "m-mod"), ("representor", "r-rep"),
+            ("unplug", "gone"),
+            ("hotplug", "a-new"),
+            ("hotplug", "z-new"),
+            ("modify", "m-mod"),
+            ("representor", "r-rep"),
         ]
 
     def test_a_mac_moving_between_devices_is_freed_before_it_is_taken(self):
@@ -510,7 +551,8 @@ class TestOrdering:
         inventory = [own("giver", "V1", 1)]
         p = run(specs, [hp_dev("V1", 1)], inventory)
         assert [(c.action.value, c.name, c.ready) for c in p.changes] == [
-            ("modify", "giver", True), ("hotplug", "taker", True)
+            ("modify", "giver", True),
+            ("hotplug", "taker", True),
         ]
 
     def test_a_chain_of_mac_moves_runs_in_dependency_order(self):

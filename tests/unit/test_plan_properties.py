@@ -36,9 +36,14 @@ mtus = st.sampled_from([None, 1500, 9000])
 @st.composite
 def hotplug_spec(draw, name: str, n: int) -> DeviceSpec:
     return DeviceSpec(
-        name=name, type=HP, mac=mac(n), ib_device=draw(st.sampled_from(["mlx5_0", "mlx5_1"])),
-        mtu=draw(mtus), max_queues=draw(st.sampled_from([None, 4, 8])),
-        features=draw(st.sampled_from([None, 0x1, 0x3])), legacy=draw(st.booleans()),
+        name=name,
+        type=HP,
+        mac=mac(n),
+        ib_device=draw(st.sampled_from(["mlx5_0", "mlx5_1"])),
+        mtu=draw(mtus),
+        max_queues=draw(st.sampled_from([None, 4, 8])),
+        features=draw(st.sampled_from([None, 0x1, 0x3])),
+        legacy=draw(st.booleans()),
     )
 
 
@@ -51,26 +56,55 @@ def scenario(draw):
         if draw(st.booleans()):
             specs.append(draw(hotplug_spec(f"h{i}", n)))
         else:
-            specs.append(DeviceSpec(name=f"h{i}", type=VF, mac=mac(n), pf_id=0, vf_id=i,
-                                    mtu=draw(mtus)))
+            specs.append(
+                DeviceSpec(name=f"h{i}", type=VF, mac=mac(n), pf_id=0, vf_id=i, mtu=draw(mtus))
+            )
     devices = []
     for j in range(draw(st.integers(0, 6))):
-        devices.append(ObservedDevice(
-            vuid=f"V{j}", type=HP, pf_id=10 + j, mac=mac(draw(macs)), mtu=draw(mtus) or 1500,
-            max_queues=draw(st.sampled_from([4, 8])), max_queue_size=256,
-            features=draw(st.sampled_from([0x1, 0x3])), legacy=draw(st.booleans()),
-            ib_device=draw(st.sampled_from(["mlx5_0", "mlx5_1"])), sf_num=2000 + j,
-            driver_status=draw(st.sampled_from([0, 0, 0x7])),
-        ))
+        devices.append(
+            ObservedDevice(
+                vuid=f"V{j}",
+                type=HP,
+                pf_id=10 + j,
+                mac=mac(draw(macs)),
+                mtu=draw(mtus) or 1500,
+                max_queues=draw(st.sampled_from([4, 8])),
+                max_queue_size=256,
+                features=draw(st.sampled_from([0x1, 0x3])),
+                legacy=draw(st.booleans()),
+                ib_device=draw(st.sampled_from(["mlx5_0", "mlx5_1"])),
+                sf_num=2000 + j,
+                driver_status=draw(st.sampled_from([0, 0, 0x7])),
+            )
+        )
     for vf_id in draw(st.sets(st.integers(0, 6), max_size=5)):
-        devices.append(ObservedDevice(vuid=f"F{vf_id}", type=VF, pf_id=0, vf_id=vf_id,
-                                      mac=mac(draw(macs)), mtu=1500,
-                                      driver_status=draw(st.sampled_from([0, 0, 0x7]))))
+        devices.append(
+            ObservedDevice(
+                vuid=f"F{vf_id}",
+                type=VF,
+                pf_id=0,
+                vf_id=vf_id,
+                mac=mac(draw(macs)),
+                mtu=1500,
+                driver_status=draw(st.sampled_from([0, 0, 0x7])),
+            )
+        )
     hotplugs = [d for d in devices if d.type is HP]
-    owners = draw(st.lists(st.sampled_from([s.name for s in specs] + ["gone-a", "gone-b"]),
-                           unique=True, max_size=len(hotplugs))) if hotplugs else []
-    inventory = {name: OwnershipRecord(name=name, vuid=dev.vuid, mac=dev.mac or "", type=HP)
-                 for name, dev in zip(owners, draw(st.permutations(hotplugs)), strict=False)}
+    owners = (
+        draw(
+            st.lists(
+                st.sampled_from([s.name for s in specs] + ["gone-a", "gone-b"]),
+                unique=True,
+                max_size=len(hotplugs),
+            )
+        )
+        if hotplugs
+        else []
+    )
+    inventory = {
+        name: OwnershipRecord(name=name, vuid=dev.vuid, mac=dev.mac or "", type=HP)
+        for name, dev in zip(owners, draw(st.permutations(hotplugs)), strict=False)
+    }
     options = PlanOptions(prune=draw(st.booleans()), allow_replace=draw(st.booleans()))
     rejected = draw(st.sets(st.sampled_from(["h0", "h1", "gone-a"])))
     desired = DesiredState(devices=tuple(specs), rejected=frozenset(rejected))

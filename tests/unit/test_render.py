@@ -89,15 +89,29 @@ class TestJson:
         out = render_json(Plan(changes=(MODIFY, BLOCKED), unmanaged=(STRAY,), warnings=("w",)))
         assert out == {
             "changes": [
-                {"action": "modify", "name": "db-1", "fields": {"mtu": [1500, 9000]},
-                 "status": "ready", "vuid": "V1"},
-                {"action": "modify", "name": "vf-3", "fields": {"mtu": [None, 9000]},
-                 "status": "blocked",
-                 "reason": "waiting for the host to create it (sriov_numvfs)"},
+                {
+                    "action": "modify",
+                    "name": "db-1",
+                    "fields": {"mtu": [1500, 9000]},
+                    "status": "ready",
+                    "vuid": "V1",
+                },
+                {
+                    "action": "modify",
+                    "name": "vf-3",
+                    "fields": {"mtu": [None, 9000]},
+                    "status": "blocked",
+                    "reason": "waiting for the host to create it (sriov_numvfs)",
+                },
             ],
             "unmanaged": [
-                {"vuid": "V9", "type": "hotplug", "pf_id": 4, "vf_id": None,
-                 "mac": "0c:c4:7a:00:00:09"},
+                {
+                    "vuid": "V9",
+                    "type": "hotplug",
+                    "pf_id": 4,
+                    "vf_id": None,
+                    "mac": "0c:c4:7a:00:00:09",
+                },
             ],
             "errors": [],
             "warnings": ["w"],
@@ -106,5 +120,9 @@ class TestJson:
     def test_json_is_serialisable(self):
         text = json.dumps(render_json(Plan(changes=(HOTPLUG, UNPLUG))))
         assert json.loads(text)["changes"][1] == {
-            "action": "unplug", "name": "old-1", "fields": {}, "status": "ready", "vuid": "V2"
+            "action": "unplug",
+            "name": "old-1",
+            "fields": {},
+            "status": "ready",
+            "vuid": "V2",
         }

@@ -27,9 +27,6 @@ __all__ = ["Engine", "EngineOptions", "data_dir_for"]
 
 log = structlog.get_logger("virtnet.engine")
 
-# hotplug needs every one of these (vendor CLI: -t, -n, -s are required)
-HOTPLUG_DEFAULTS = {"mtu": 1500, "max_queues": 4, "max_queue_size": 256}
-
 
 @dataclass(frozen=True, slots=True)
 class EngineOptions:
@@ -225,7 +222,7 @@ class Engine:
             firmware = dict(desired.firmware.values)
         return PlanOptions(
             prune=self.options.prune, allow_replace=self.options.allow_replace,
-            hold=frozenset(hold), firmware=firmware, defaults=HOTPLUG_DEFAULTS,
+            hold=frozenset(hold), firmware=firmware,
         )
 
     def _write_status(self, result: CycleResult) -> None:

@@ -33,12 +33,15 @@ def _parser() -> argparse.ArgumentParser:
         "the ones below (hotplug, unplug, list, query, modify, log, version, update, ...) "
         "are passed to the controller's own CLI.",
     )
-    parser.add_argument("--backend", choices=("emulator", "vendor"),
-                        help="controller backend (default: $VIRTNET_BACKEND, else vendor "
-                        "when its CLI is installed, else the embedded emulator)")
+    backend_help = ("controller backend (default: $VIRTNET_BACKEND, else vendor "
+                    "when its CLI is installed, else the embedded emulator)")
+    parser.add_argument("--backend", choices=("emulator", "vendor"), help=backend_help)
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
 
     def with_dir(p):
+        # accepted after the verb too; SUPPRESS keeps a value given before it
+        p.add_argument("--backend", choices=("emulator", "vendor"), default=argparse.SUPPRESS,
+                       help=backend_help)
         p.add_argument("-f", "--file", dest="state_dir", metavar="DIR",
                        help="state directory (default: $VIRTNET_STATE_DIR, else ./state)")
         p.add_argument("--insecure-skip-permission-check", action="store_true",

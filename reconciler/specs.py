@@ -90,6 +90,13 @@ def _check_root(state_dir: Path, check_permissions: bool) -> Path:
     return Path(os.path.realpath(state_dir))
 
 
+def _read_only_mount(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
 def _os_reason(exc: OSError) -> str:
     return {
         errno.ENOENT: "does not exist",
@@ -211,7 +218,11 @@ def load_state(state_dir, *, cache: LoadCache | None = None,
     """Everything the state dir declares, with every problem as a one-line error."""
     limits = limits or Limits()
     root_shown = Path(state_dir)
-    if not check_permissions:
+    if check_permissions and _read_only_mount(root_shown):
+        # nobody can write through a read-only mount, whatever the mode bits say:
+        # Kubernetes mounts ConfigMap volumes read-only with a 0777 root
+        check_permissions = False
+    elif not check_permissions:
         _warn_insecure_once()
     real_root = _check_root(root_shown, check_permissions)
     cache = cache if cache is not None else LoadCache()

@@ -15,7 +15,7 @@ from reconciler.errors import EXIT_OK, ReconcilerError
 from reconciler.model import CycleResult
 from reconciler.watching.backoff import Backoff
 
-__all__ = ["WatchOptions", "run_watch"]
+__all__ = ["WatchOptions", "WatchOptionsError", "run_watch"]
 
 log = structlog.get_logger("virtnet.watch")
 
@@ -44,6 +44,20 @@ class WatchOptions:
     metrics_address: str | None = None
     min_backoff_s: float = 1.0
 
+    def __post_init__(self) -> None:
+        # zero or negative delays would turn the loop into a busy loop against the controller
+        for name in ("resync_s", "max_backoff_s", "health_threshold_s", "min_backoff_s"):
+            if not getattr(self, name) > 0:
+                raise WatchOptionsError(
+                    f"{name.removesuffix('_s')} must be a positive number of seconds"
+                )
+        if self.debounce_s < 0:
+            raise WatchOptionsError("debounce_s must not be negative")
+
+
+class WatchOptionsError(ReconcilerError, ValueError):
+    """The operator gave the loop an impossible timing (e.g. ``--resync 0``)."""
+
 
 def run_watch(
     engine,
@@ -61,9 +75,9 @@ def run_watch(
     stop = stop or threading.Event()
     wake = wake or threading.Event()
     metrics, server = _start_metrics(options)
-    restore = _install_signals(stop, wake)
     watcher = _DirWatcher(Path(os.path.abspath(state_dir)), wake)
     loop = _Loop(engine, options, stop=stop, wake=wake, watcher=watcher, metrics=metrics)
+    restore = _install_signals(stop, wake)
     log.info(
         "watch_started",
         state_dir=str(state_dir),

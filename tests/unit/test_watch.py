@@ -15,7 +15,7 @@ from structlog.testing import capture_logs
 
 from reconciler.errors import LockedError
 from reconciler.model import Action, Change, ChangeStatus, CycleResult, Plan, frozen_map
-from reconciler.watch import WatchOptions, run_watch
+from reconciler.watch import WatchOptions, WatchOptionsError, run_watch
 
 
 def snapshot(root: Path) -> dict[str, str]:
@@ -376,3 +376,12 @@ class TestSignals:
         assert rc == 0
         assert engine.calls == 2
         assert signal.getsignal(signal.SIGTERM) == before
+
+
+class TestOptions:
+    """Impossible timings are a one-line operator error, not a busy loop."""
+
+    @pytest.mark.parametrize("field", ["resync_s", "max_backoff_s", "min_backoff_s"])
+    def test_non_positive_delays_are_refused(self, field):
+        with pytest.raises(WatchOptionsError, match=field.removesuffix("_s")):
+            WatchOptions(**{field: 0})

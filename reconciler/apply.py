@@ -179,6 +179,11 @@ class Executor:
         self.journal.begin(Intent("modify", change.name, vuid=change.vuid))
         report.mutating_calls += 1
         self.backend.cli.modify(change.vuid, new)
+        record = self.inventory.get(change.name)
+        if Spec.MAC in new and record is not None and record.vuid == change.vuid:
+            # ownership is VUID + MAC: keep the record's MAC in step with the device
+            self.inventory[change.name] = dataclasses.replace(record, mac=new[Spec.MAC])
+            self._save_inventory(self.inventory)
         self.journal.done()
         vuid = change.vuid
         if all(v is not None for v in old.values()):
@@ -197,6 +202,25 @@ class Executor:
         rep_name = change.observed.representor if change.observed else None
         netlink.set_representor(rep_name, netns=self.backend.netns, **kwargs)
 
+    def _config(self, change: Change, report: ApplyReport) -> None:
+        """Write virtnet.conf (backup first), then restart: the controller reads it at start."""
+        from reconciler.resources.apply_config import restart_controller, write_config
+
+        self.journal.begin(Intent("config", change.name))
+        backup = write_config(self.backend.conf_path, change.fields)
+        report.mutating_calls += 1
+        restart_controller(self.backend)
+        self.journal.done()
+        log.info("controller_restarted", config=change.name,
+                 backup=str(backup) if backup else None)
+
+    def _recovery_cleanup(self, change: Change, report: ApplyReport) -> None:
+        from reconciler.drivers.recovery import remove_record
+
+        if remove_record(self.backend.recovery_dir, change.vuid):
+            report.mutating_calls += 1
+            log.info("recovery_record_removed", vuid=change.vuid)
+
 
 _HANDLERS: Mapping[Action, Callable[[Executor, Change, ApplyReport], None]] = {
     Action.HOTPLUG: Executor._hotplug,
@@ -204,6 +228,8 @@ _HANDLERS: Mapping[Action, Callable[[Executor, Change, ApplyReport], None]] = {
     Action.MODIFY: Executor._modify,
     Action.REPLACE: Executor._replace,
     Action.REPRESENTOR: Executor._representor,
+    Action.CONFIG: Executor._config,
+    Action.RECOVERY_CLEANUP: Executor._recovery_cleanup,
 }
 
 
@@ -255,4 +281,7 @@ def resolve_pending(
                     del inventory[name]
             return f"unplug of {intent.name} had completed"
         return f"unplug of {intent.name} had not happened: it will be planned again"
+    if intent.op == "config":
+        return (f"config {intent.name} was written but the controller restart may not have "
+                "happened: restart the controller so it reads virtnet.conf")
     return f"{intent.op} of {intent.name} will be re-checked against the live device"

@@ -7,6 +7,7 @@ the drivers of policy).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable
@@ -17,11 +18,13 @@ import structlog
 
 from reconciler import outcome
 from reconciler.apply import Executor, RetryPolicy, resolve_pending
+from reconciler.errors import BackendError
 from reconciler.inventory import load_inventory, save_inventory
 from reconciler.journal import Journal
 from reconciler.lock import writer_lock
 from reconciler.model import Action, Change, CycleResult, DesiredState, ObservedWorld, Plan
 from reconciler.plan import PlanOptions, plan
+from reconciler.resources.loop_guard import LoopGuard, LoopVerdict, change_keys
 
 __all__ = ["Engine", "EngineOptions", "data_dir_for"]
 
@@ -78,6 +81,7 @@ class Engine:
         self.data_dir = data_dir_for(backend)
         self.journal = Journal(self.data_dir / "journal.json")
         self.inventory_path = self.data_dir / "inventory.json"
+        self.loops_path = self.data_dir / "loops.json"
 
     # -- public ----------------------------------------------------------------
 
@@ -145,12 +149,15 @@ class Engine:
             lambda inv: save_inventory(self.inventory_path, inv),
             retry=self.retry, progress=self.progress, sleep=self.sleep,
         )
-        report = executor.run(the_plan.ready, atomic=self.options.atomic)
+        guard = LoopGuard(self.loops_path)
+        report, looped = self._execute(
+            executor, guard, the_plan, world, desired=desired, inventory=inventory, options=options
+        )
         remaining = the_plan
         if report.applied or report.rolled_back or the_plan.forget:
             remaining, extra = self._verify(desired, inventory, options, report)
             observe_calls += extra
-        failed = list(report.failed)
+        failed = list(report.failed) + [(v.name, v.message, False) for v in looped]
         if report.rolled_back:
             errors.append(
                 f"apply failed and was rolled back ({len(report.applied)} change(s) undone)"
@@ -168,6 +175,71 @@ class Engine:
             observe_calls=observe_calls, drift_repaired=drift,
             duration_s=time.monotonic() - started, exit_code=exit_code,
         )
+
+    def _execute(self, executor, guard, the_plan, world, *, desired, inventory, options):
+        """Run the ready changes; a controller restart (config) first, then a fresh plan.
+
+        After a restart the controller rebuilt its devices from recovery records, so the
+        device changes are planned again against what it now runs (MTU and the like
+        revert): the reconciler puts back what the restart lost in the same apply.
+        """
+        ready = list(the_plan.ready)
+        config = [c for c in ready if c.action is Action.CONFIG]
+        if not config:
+            return self._guarded_run(executor, guard, ready, world)
+        report = executor.run(tuple(config))
+        if report.failed:
+            return report, []  # never touch devices of a controller that may be down
+        world = self._observe()
+        again = plan(desired, world, inventory, options)
+        if again.errors:
+            return report, []
+        rest = [c for c in again.ready if c.action is not Action.CONFIG]
+        more, looped = self._guarded_run(executor, guard, rest, world)
+        report.applied += more.applied
+        report.failed += more.failed
+        report.mutating_calls += more.mutating_calls
+        report.rolled_back = more.rolled_back
+        report.rollback_errors += more.rollback_errors
+        return report, looped
+
+    def _guarded_run(self, executor, guard: LoopGuard, ready: list[Change], world):
+        """Execute, except changes that keep being undone (DESIGN 8: no apply loops)."""
+        started_at = self._controller_start() if any(change_keys(c) for c in ready) else None
+        looped: list[LoopVerdict] = []
+        runnable = []
+        for change in ready:
+            verdict = guard.verdict(change, started_at)
+            if verdict is None:
+                runnable.append(change)
+            else:
+                looped.append(verdict)
+                log.error("apply_loop", device=change.name, reason=verdict.message)
+        report = executor.run(tuple(runnable), atomic=self.options.atomic)
+        for change in report.applied:
+            guard.applied(change, started_at)
+        guard.settle(ready)
+        try:
+            guard.save()
+        except OSError as exc:
+            log.warning("loop_guard_not_saved", path=str(self.loops_path), error=str(exc))
+        return report, looped
+
+    def _controller_start(self) -> float | None:
+        """When the controller last started (one ``health`` call); None when it does not say.
+
+        Read fresh rather than from the per-process capability cache: a restart between
+        two watch cycles is exactly what loop detection must see.
+        """
+        from reconciler.drivers.parse import parse_output, parse_started_at
+
+        cli = self.backend.cli
+        try:
+            result = cli.runner(["health"], timeout=cli.timeout)
+            values = parse_output(result.returncode, result.stdout, result.stderr, result.argv)
+            return parse_started_at(values, result.argv)
+        except BackendError:
+            return None
 
     def _verify(self, desired, inventory, options, report) -> tuple[Plan, int]:
         """Re-observe until the applied changes show (or attempts run out); forget unplugged."""
@@ -214,7 +286,13 @@ class Engine:
         from reconciler.observe import observe
 
         # firmware values are read once per process (they change only with a power cycle)
-        return observe(self.backend, read_firmware=True)
+        world = observe(self.backend, read_firmware=True)
+        values = self.backend.cache.get("firmware")
+        next_boot = getattr(values, "next_boot", None)
+        if next_boot and world.controller.firmware:
+            controller = dataclasses.replace(world.controller, firmware_next_boot=next_boot)
+            world = dataclasses.replace(world, controller=controller)
+        return world
 
     def _plan_options(self, desired: DesiredState, world: ObservedWorld, hold) -> PlanOptions:
         firmware = dict(world.controller.firmware) or None
@@ -222,7 +300,7 @@ class Engine:
             firmware = dict(desired.firmware.values)
         return PlanOptions(
             prune=self.options.prune, allow_replace=self.options.allow_replace,
-            hold=frozenset(hold), firmware=firmware,
+            allow_restart=self.options.allow_restart, hold=frozenset(hold), firmware=firmware,
         )
 
     def _write_status(self, result: CycleResult) -> None:

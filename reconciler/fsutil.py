@@ -19,7 +19,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, mode: int = 0o644) 
     crash or power loss cannot leave a half-written status, inventory or recovery file.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    # 0755 whatever the umask: nobody else may swap our state files
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, mode)

@@ -221,6 +221,10 @@ class ControllerInfo:
     version: str | None = None
     # the firmware values actually in force (mlxconfig), parameter name -> int
     firmware: MappingProxyType = field(default_factory=frozen_map)
+    # when the running controller started (epoch seconds), if the controller says
+    started_at: float | None = None
+    # mlxconfig "Next Boot" values: what the next cold power cycle brings
+    firmware_next_boot: MappingProxyType = field(default_factory=frozen_map)
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,20 +53,30 @@ def spec_statuses(
             msg, temp = failures[spec.name]
             out.append(SpecStatus(spec.name, SpecState.ERROR, msg, gen, temporary=temp))
             continue
-        changes = by_name.get(spec.name, [])
-        blocked = [c for c in changes if not c.ready]
-        ready = [c for c in changes if c.ready]
-        if blocked:
-            reason = "; ".join(c.reason or "blocked" for c in blocked)
-            out.append(SpecStatus(spec.name, SpecState.BLOCKED, reason, gen,
-                                  temporary=all(c.temporary for c in blocked)))
-        elif ready:
-            what = "; ".join(describe_change(c) for c in ready)
-            reason = f"did not take: {what}" if verified else f"will {what}"
-            out.append(SpecStatus(spec.name, SpecState.PENDING, reason, gen))
+        out.append(_status(spec.name, by_name.get(spec.name, []), gen, verified))
+    config = desired.controller_config
+    if config is not None:
+        if config.name in failures:
+            msg, temp = failures[config.name]
+            out.append(SpecStatus(config.name, SpecState.ERROR, msg, temporary=temp))
         else:
-            out.append(SpecStatus(spec.name, SpecState.APPLIED, None, gen))
+            out.append(_status(config.name, by_name.get(config.name, []), None, verified))
     return tuple(out)
+
+
+def _status(name: str, changes: list[Change], gen: str | None, verified: bool) -> SpecStatus:
+    """Blocked beats pending beats applied: the status names what still stands in the way."""
+    blocked = [c for c in changes if not c.ready]
+    ready = [c for c in changes if c.ready]
+    if blocked:
+        reason = "; ".join(c.reason or "blocked" for c in blocked)
+        return SpecStatus(name, SpecState.BLOCKED, reason, gen,
+                          temporary=all(c.temporary for c in blocked))
+    if ready:
+        what = "; ".join(describe_change(c) for c in ready)
+        reason = f"did not take: {what}" if verified else f"will {what}"
+        return SpecStatus(name, SpecState.PENDING, reason, gen)
+    return SpecStatus(name, SpecState.APPLIED, None, gen)
 
 
 def apply_exit_code(desired: DesiredState, remaining: Plan, statuses, plan_errors) -> int:

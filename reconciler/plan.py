@@ -22,8 +22,10 @@ from reconciler.model import (
 )
 from reconciler.planning.diff import device_changes, representor_change
 from reconciler.planning.limits import limit_errors
-from reconciler.planning.match import Index, MatchResult, match_specs
+from reconciler.planning.match import Index, MatchResult, match_specs, owned_live
 from reconciler.planning.order import settle
+from reconciler.resources import controller_config, firmware_profile, recovery_records
+from reconciler.resources.base import DiffOptions, DiffResult
 
 __all__ = [
     "HOTPLUG_DEFAULTS",
@@ -47,10 +49,12 @@ class PlanOptions:
     ``hold``: names the watch loop is backing off from (their changes wait this cycle).
     ``firmware``: mlxconfig values in force, or None when unknown (limits not checked).
     ``defaults``: hotplug values for fields a spec omits; never diffed afterwards.
+    ``allow_restart``: a changed ControllerConfig may restart the controller.
     """
 
     prune: bool = False
     allow_replace: bool = False
+    allow_restart: bool = False
     hold: frozenset[str] = frozenset()
     firmware: Mapping[str, int] | None = None
     defaults: Mapping[str, int] = field(default_factory=lambda: HOTPLUG_DEFAULTS)
@@ -86,14 +90,29 @@ def plan(
     changes += pruned
     changes = [_hold(c, options.hold, observed.controller.live_update_active) for c in changes]
     ordered = settle(changes, observed, matched.claimed)
+    resources = _resources(desired, observed, options)
+    warnings += resources.warnings
+    config = [_hold(c, options.hold, False) for c in resources.changes
+              if c.action is Action.CONFIG]
+    cleanups = [c for c in resources.changes if c.action is not Action.CONFIG]
     return Plan(
-        changes=ordered,
+        # the restart comes first: the device changes then run against the new controller
+        changes=(*config, *ordered, *cleanups),
         adoptions=tuple(matched.adoptions),
         forget=tuple(sorted(forget)),
-        unmanaged=_unmanaged(observed, matched.claimed, inventory),
+        unmanaged=_unmanaged(observed, index, matched.claimed, inventory),
         errors=tuple(limit_errors(specs, observed, ordered, options.firmware, options.defaults)),
         warnings=tuple(warnings),
     )
+
+
+def _resources(desired: DesiredState, observed: ObservedWorld, options: PlanOptions) -> DiffResult:
+    """The non-device resources: controller config, recovery records, firmware profile."""
+    opts = DiffOptions(allow_restart=options.allow_restart, prune=options.prune)
+    result = DiffResult()
+    for module in (controller_config, recovery_records, firmware_profile):
+        result += module.diff(desired, observed, opts)
+    return result
 
 
 def _retyped(
@@ -111,7 +130,7 @@ def _retyped(
             continue
         if claimed.get(record.vuid, spec.name) != spec.name:
             continue
-        dev = index.by_vuid.get(record.vuid)
+        dev = owned_live(record, index)
         if dev is None or dev.type is not DeviceType.HOTPLUG:
             continue
         fields = frozen_map({Spec.TYPE: (DeviceType.HOTPLUG.value, spec.type.value)})
@@ -154,7 +173,7 @@ def _prune(
         record = inventory[name]
         if name in declared or name in forget:
             continue
-        dev = index.by_vuid.get(record.vuid)
+        dev = owned_live(record, index)
         if dev is None or matched.claimed.get(record.vuid, name) != name:
             forget.add(name)
         elif dev.type is not DeviceType.HOTPLUG:
@@ -177,7 +196,7 @@ def _retyped_gone(
         for s in desired.devices
         if s.type is not DeviceType.HOTPLUG
         and s.name in inventory
-        and inventory[s.name].vuid not in index.by_vuid
+        and owned_live(inventory[s.name], index) is None
     }
 
 
@@ -197,9 +216,12 @@ def _hold(change: Change, hold: frozenset[str], live_update: bool) -> Change:
 
 
 def _unmanaged(
-    world: ObservedWorld, claimed: Mapping[str, str], inventory: Mapping[str, OwnershipRecord]
+    world: ObservedWorld,
+    index: Index,
+    claimed: Mapping[str, str],
+    inventory: Mapping[str, OwnershipRecord],
 ) -> tuple[ObservedDevice, ...]:
     """Devices nobody declared and we do not own: reported, never touched."""
-    owned = {record.vuid for record in inventory.values()}
+    owned = {r.vuid for r in inventory.values() if owned_live(r, index) is not None}
     free = [d for d in world.devices if d.vuid not in claimed and d.vuid not in owned]
     return tuple(sorted(free, key=lambda d: d.vuid))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from typing import Any
 
@@ -67,7 +68,14 @@ def render_json(plan: Plan) -> dict[str, Any]:
 def _line(change: Change, paint) -> str:
     if not change.ready:
         retry = " (will retry)" if change.temporary else ""
-        return paint("!", f"! blocked {change.action.value} {change.name}: {change.reason}{retry}")
+        line = f"! blocked {change.action.value} {change.name}: {change.reason}{retry}"
+        if change.action is Action.CONFIG:
+            line += "".join(f"\n    {_config_diff(k, o, n)}" for k, (o, n) in change.fields.items())
+        return paint("!", line)
+    if change.action is Action.CONFIG:
+        head = f"~ config {change.name} (controller restart)"
+        lines = [head, *(f"    {_config_diff(k, o, n)}" for k, (o, n) in change.fields.items())]
+        return paint("~", "\n".join(lines))
     symbol = _SYMBOL.get(change.action, "~")
     head = f"{symbol} {change.action.value} {change.name}"
     if change.action is Action.HOTPLUG:
@@ -83,6 +91,15 @@ def _line(change: Change, paint) -> str:
     return paint(symbol, f"{head}  {diffs}" if diffs else head)
 
 
+def _config_diff(key: str, old: Any, new: Any) -> str:
+    """One virtnet.conf key as exact JSON: ``"is_lag": 0 -> 1`` (absent shows as ``-``)."""
+
+    def show(value: Any) -> str:
+        return "-" if value is None else json.dumps(value, sort_keys=True)
+
+    return f"{json.dumps(key)}: {show(old)} -> {show(new)}"
+
+
 def _value(key: str, value: Any) -> str:
     if key == Spec.FEATURES and isinstance(value, int):
         return hex(value)
@@ -94,11 +111,19 @@ def _value(key: str, value: Any) -> str:
 def _summary(plan: Plan) -> str:
     ready = plan.ready
     count = {action: sum(c.action is action for c in ready) for action in Action}
-    modify = len(ready) - count[Action.HOTPLUG] - count[Action.UNPLUG] - count[Action.REPLACE]
-    replace = f", {count[Action.REPLACE]} to replace" if count[Action.REPLACE] else ""
+    others = (Action.HOTPLUG, Action.UNPLUG, Action.REPLACE, Action.CONFIG,
+              Action.RECOVERY_CLEANUP)
+    modify = len(ready) - sum(count[a] for a in others)
+    extra = ""
+    if count[Action.REPLACE]:
+        extra += f", {count[Action.REPLACE]} to replace"
+    if count[Action.CONFIG]:
+        extra += ", controller config to write (restart)"
+    if count[Action.RECOVERY_CLEANUP]:
+        extra += f", {count[Action.RECOVERY_CLEANUP]} recovery record(s) to remove"
     return (
         f"Plan: {count[Action.HOTPLUG]} to hotplug, {modify} to modify, "
-        f"{count[Action.UNPLUG]} to unplug{replace}, {len(plan.blocked)} blocked."
+        f"{count[Action.UNPLUG]} to unplug{extra}, {len(plan.blocked)} blocked."
     )
 
 

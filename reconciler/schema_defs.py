@@ -29,12 +29,15 @@ from reconciler.keys import (
 __all__ = ["FIRMWARE_PARAMETERS", "SCHEMAS", "export", "render", "schema_for"]
 
 _DRAFT = "https://json-schema.org/draft/2020-12/schema"
-NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-MAC_PATTERN = r"^[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(\1[0-9a-fA-F]{2}){4}$"
-IB_DEVICE_PATTERN = r"^mlx5_(bond_)?[0-9]+$"
-HEX_PATTERN = r"^(0[xX])?[0-9a-fA-F]{1,16}$"
-FEATURE_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]*$"
-VF_IDS_PATTERN = r"^\s*[0-9]+(\s*-\s*[0-9]+)?(\s*,\s*[0-9]+(\s*-\s*[0-9]+)?)*\s*$"
+# "(?!\n)$", not "$": Python's "$" (jsonschema uses re.search) also matches before
+# a trailing newline, so "web\n" would pass; the lookahead means the same in ECMA 262.
+_END = r"(?!\n)$"
+NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?" + _END
+MAC_PATTERN = r"^[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(\1[0-9a-fA-F]{2}){4}" + _END
+IB_DEVICE_PATTERN = r"^mlx5_(bond_)?[0-9]+" + _END
+HEX_PATTERN = r"^(0[xX])?[0-9a-fA-F]{1,16}" + _END
+FEATURE_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]*" + _END
+VF_IDS_PATTERN = r"^[ ]*[0-9]+([ ]*-[ ]*[0-9]+)?([ ]*,[ ]*[0-9]+([ ]*-[ ]*[0-9]+)?)*[ ]*" + _END
 
 # mlxconfig parameters a FirmwareProfile may state (reference section 7).
 FIRMWARE_PARAMETERS = (

@@ -304,10 +304,15 @@ class _Builder:
         if builder is None:
             raise _Problem(f"unsupported tag {node.tag!r}", node.start_mark)
         try:
-            return builder(node)
+            value = builder(node)
         except ValueError:  # e.g. an integer with more digits than Python converts
             kind = node.tag.rsplit(":", 1)[-1]
             raise _Problem(f"{kind} value is too large or malformed", node.start_mark) from None
+        if type(value) is int and value.bit_length() > 64:
+            # a hex literal converts without Python's digit limit, but nothing we
+            # accept is wider than 64 bits and later messages could not print it
+            raise _Problem("integer value is wider than 64 bits", node.start_mark)
+        return value
 
     def _size(self, node) -> int:
         """Node count with aliases expanded, memoised per node (linear in distinct nodes)."""

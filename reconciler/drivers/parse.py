@@ -26,6 +26,7 @@ __all__ = [
     "parse_hotplug",
     "parse_live_update_active",
     "parse_output",
+    "parse_started_at",
     "parse_version",
     "to_int",
 ]
@@ -66,11 +67,12 @@ def json_values(text: str, argv: Sequence[str] = ()) -> list[Any]:
     The vendor echoes the request params as a Python repr line before the JSON
     and ``version`` prints objects separated by commas; both are accepted.
     """
-    start = _first_json_offset(text)
-    if start is None:
+    first = _first_json(text)
+    if first is None:
         raise _fail(f"no JSON in output: {_snippet(text)}", argv)
-    values: list[Any] = []
-    pos = start
+    _, value, end = first
+    values: list[Any] = [value]
+    pos = _skip_separators(text, end)
     while pos is not None:
         try:
             value, end = _DECODER.raw_decode(text, pos)
@@ -81,20 +83,41 @@ def json_values(text: str, argv: Sequence[str] = ()) -> list[Any]:
     return values
 
 
-def _first_json_offset(text: str) -> int | None:
+def _first_json(text: str) -> tuple[int, Any, int] | None:
+    """The first line that starts a JSON value: its offset, the value and where it ends.
+
+    Lines are walked lazily and the value decoded once: a ``query -a`` of 4096
+    devices is ~100k lines, and splitting them all (then decoding the value a
+    second time in the caller) cost more than the decoding itself.
+    """
     offset = 0
-    for line in text.splitlines(keepends=True):
+    for line in _lines(text):
         stripped = line.lstrip()
         if stripped[:1] in ("{", "["):
             start = offset + len(line) - len(stripped)
             try:
-                _DECODER.raw_decode(text, start)
+                value, end = _DECODER.raw_decode(text, start)
             except (ValueError, RecursionError):
                 pass
             else:
-                return start
+                return start, value, end
         offset += len(line)
     return None
+
+
+def _lines(text: str):
+    """``text.splitlines(keepends=True)``, one line at a time (vendor output ends lines in LF)."""
+    pos, size = 0, len(text)
+    while pos < size:
+        end = text.find("\n", pos)
+        end = size if end < 0 else end + 1
+        yield from text[pos:end].splitlines(keepends=True)
+        pos = end
+
+
+def _first_json_offset(text: str) -> int | None:
+    first = _first_json(text)
+    return None if first is None else first[0]
 
 
 def _skip_separators(text: str, pos: int) -> int | None:
@@ -180,10 +203,19 @@ def parse_output(
     return values
 
 
+_MAX_NUMBER_CHARS = 24  # "0x" + 16 hex digits, or 20 decimal digits, with some slack
+
+
 def to_int(value: Any, argv: Sequence[str] = (), *, what: str = "value") -> int | None:
     """An int from the vendor's int, decimal or hex string, or ``{"value": "0x.."}`` bitfield."""
-    if value is None:
-        return None
+    kind = type(value)
+    if kind is int or value is None:  # common cases first: ~10 numbers a device, 4096 devices
+        return value
+    if kind is str and len(value) > _MAX_NUMBER_CHARS:
+        # a counter wider than 64 bits is junk, and int() refuses > 4300 digits anyway
+        raise _fail(f"{what} is not a number (a {len(value)}-character string)", argv)
+    if kind is str and value.isdecimal() and value.isascii():
+        return int(value)
     if isinstance(value, Mapping):
         return to_int(value.get("value"), argv, what=what)
     if isinstance(value, bool):
@@ -200,6 +232,8 @@ def to_int(value: Any, argv: Sequence[str] = (), *, what: str = "value") -> int 
 
 
 def _text(value: Any) -> str | None:
+    if type(value) is str:  # nearly always: skip the ABC checks below
+        return value.strip() or None
     if value is None or isinstance(value, Mapping | list):
         return None
     text = str(value).strip()
@@ -232,7 +266,8 @@ def parse_device(raw: Any, argv: Sequence[str] = ()) -> ObservedDevice:
     mac = _text(raw.get("mac"))
 
     def num(key: str) -> int | None:
-        return to_int(raw.get(key), argv, what=key)
+        value = raw.get(key)
+        return value if type(value) is int else to_int(value, argv, what=key)
 
     return ObservedDevice(
         vuid=vuid,
@@ -277,7 +312,29 @@ def parse_controller(values: list[Any], argv: Sequence[str] = ()) -> ControllerI
         max_hotplug_devices=to_int(caps.get("max_hotplug_devices"), argv, what="max_hotplug"),
         max_virt_queues=to_int(caps.get("max_virt_queues"), argv, what="max_virt_queues"),
         supported_features=to_int(caps.get("supported_features"), argv, what="features"),
+        started_at=_epoch(caps.get("started_at")),
     )
+
+
+def parse_started_at(values: list[Any], argv: Sequence[str] = ()) -> float | None:
+    """``started_at`` of a ``health`` (or ``list``) result; None when the controller omits it."""
+    raw = _first_object(values, argv)
+    caps = raw.get("controller")
+    value = raw.get("started_at")
+    if value is None and isinstance(caps, Mapping):
+        value = caps.get("started_at")
+    return _epoch(value)
+
+
+def _epoch(value: Any) -> float | None:
+    """``started_at`` (epoch seconds as a string); absent or unreadable means unknown.
+
+    Only loop detection uses it, so a vendor build without it must not fail the cycle.
+    """
+    try:
+        return None if value is None else float(str(value).strip())
+    except ValueError:
+        return None
 
 
 def parse_hotplug(values: list[Any], argv: Sequence[str] = ()) -> HotplugResult:

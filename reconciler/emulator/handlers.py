@@ -196,7 +196,13 @@ def _validate(ctrl: Controller, args):
 
 
 def _health(ctrl: Controller, args):
-    result = {"status": "healthy", "devices": len(ctrl.state.devices), **_OK}
+    result = {
+        "status": "healthy",
+        "devices": len(ctrl.state.devices),
+        # when the controller last started: the reconciler keys apply-loop detection on it
+        "started_at": f"{ctrl.state.started_at:.3f}",
+        **_OK,
+    }
     return (0, success_text(result), ""), False
 
 

@@ -7,7 +7,14 @@ from functools import lru_cache
 
 from reconciler.emulator.state import HOTPLUG, STATIC, VF, Device, bdf_text
 
-__all__ = ["bitfield", "connect_error", "device_object", "error_text", "success_text"]
+__all__ = [
+    "bitfield",
+    "connect_error",
+    "device_object",
+    "dumps_indented",
+    "error_text",
+    "success_text",
+]
 
 _FUNCTION_TYPE = {STATIC: "static PF", HOTPLUG: "hotplug PF", VF: "VF"}
 _STATUS_BITS = {
@@ -81,7 +88,68 @@ def _queues(dev: Device) -> list[dict]:
 def success_text(result: object, params: dict | None = None) -> str:
     """The params echo line (Python repr) when there are params, then the indented result."""
     head = f"{params!r}\n" if params else ""
-    return head + json.dumps(result, indent=2) + "\n"
+    return head + dumps_indented(result) + "\n"
+
+
+class _Unusual(Exception):
+    """A value :func:`_indented` does not render itself (json.dumps does it instead)."""
+
+
+_quote = json.encoder.encode_basestring_ascii  # the C encoder json.dumps itself uses
+
+
+def dumps_indented(obj: object) -> str:
+    """Byte-identical to ``json.dumps(obj, indent=2)``, about 4x faster.
+
+    With ``indent`` the stdlib falls back to its pure-Python encoder; a ``list`` of
+    4096 devices then costs ~0.3 s per call, paid by every ``list``/``query``. Here
+    strings go through the C quoting function and containers are joined directly.
+    """
+    try:
+        return _indented(obj, "\n")
+    except _Unusual:
+        return json.dumps(obj, indent=2)
+
+
+def _indented(obj: object, pad: str) -> str:
+    kind = type(obj)
+    if kind is dict:
+        return _dict(obj, pad) if obj else "{}"
+    if kind is list or kind is tuple:
+        if not obj:
+            return "[]"
+        inner = pad + "  "
+        return "[" + ",".join([inner + _indented(v, inner) for v in obj]) + pad + "]"
+    return _scalar(obj, kind)
+
+
+def _dict(obj: dict, pad: str) -> str:
+    inner = pad + "  "
+    parts = []
+    for key, value in obj.items():
+        if type(key) is not str:
+            raise _Unusual
+        kind = type(value)
+        if kind is str:
+            text = _quote(value)
+        elif kind is int:
+            text = int.__repr__(value)
+        else:
+            text = _indented(value, inner)
+        parts.append(inner + _quote(key) + ": " + text)
+    return "{" + ",".join(parts) + pad + "}"
+
+
+def _scalar(obj: object, kind: type) -> str:
+    if kind is str:
+        return _quote(obj)
+    if kind is int:
+        return int.__repr__(obj)
+    if obj is None:
+        return "null"
+    if kind is bool:
+        return "true" if obj else "false"
+    raise _Unusual
 
 
 def error_text(method: str, params: dict | None, errno: int, message: str) -> str:

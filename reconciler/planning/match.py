@@ -85,7 +85,7 @@ def match_specs(
             if dev is not None:
                 owned[spec.name] = dev
                 result.claimed[dev.vuid] = spec.name
-    owner_of = {rec.vuid: rec for rec in inventory.values()}
+    owner_of = {rec.vuid: rec for rec in inventory.values() if owned_live(rec, index)}
     # a spec that stopped being a hotplug leaves its old device to the retype change
     for spec in specs:
         if spec.type is not DeviceType.HOTPLUG:
@@ -110,8 +110,22 @@ def _owned_device(
     record = inventory.get(name)
     if record is None:
         return None
-    dev = index.by_vuid.get(record.vuid)
+    dev = owned_live(record, index)
     if dev is None or dev.type is not DeviceType.HOTPLUG:
+        return None
+    return dev
+
+
+def owned_live(record: OwnershipRecord, index: Index) -> ObservedDevice | None:
+    """The live device an ownership record names, or None.
+
+    A VUID alone is not an identity: the controller reuses a freed switch port's
+    VUID for the next hotplug, so a device someone plugged by hand into the port
+    of one we lost would look like ours. The MAC must agree too (a migrating
+    device hides its MAC: trust the VUID until it shows again).
+    """
+    dev = index.by_vuid.get(record.vuid)
+    if dev is None or (dev.mac is not None and dev.mac.lower() != record.mac.lower()):
         return None
     return dev
 

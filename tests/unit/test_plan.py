@@ -152,11 +152,16 @@ class TestNoFalseDrift:
 class TestMatching:
     """Hotplug devices match by our ownership record first, then by MAC (adoption)."""
 
-    def test_owned_device_is_matched_by_vuid_even_when_its_mac_drifted(self):
-        change = only(run([hp_spec("web", 1)], [hp_dev("V1", 2)], [own("web", "V1", 1)]))
-        assert change.action is Action.MODIFY
-        assert change.vuid == "V1"
-        assert fields(change) == {"mac": (mac(2), mac(1))}
+    def test_owned_vuid_with_another_mac_is_not_ours_any_more(self):
+        """The controller reuses a freed port's VUID: VUID + MAC is the identity.
+
+        The device in our old slot may be a stranger's: it is left alone (never
+        modified, never pruned), and the spec's device is created again.
+        """
+        p = run([hp_spec("web", 1)], [hp_dev("V1", 2)], [own("web", "V1", 1)], prune=True)
+        change = only(p)
+        assert change.action is Action.HOTPLUG
+        assert [d.vuid for d in p.unmanaged] == ["V1"]
 
     def test_unowned_device_with_the_spec_mac_is_adopted_without_a_controller_call(self):
         p = run([hp_spec("web", 1)], [hp_dev("V1", 1, pf_id=3, sf_num=2001)])

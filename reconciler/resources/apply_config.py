@@ -1,0 +1,85 @@
+"""The I/O half of ControllerConfig: write ``virtnet.conf`` with a backup, restart the controller.
+
+Kept apart from :mod:`reconciler.resources.controller_config` so that the pure
+diff stays free of files and subprocesses (the planner imports it).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+
+from reconciler.errors import BackendError
+from reconciler.fsutil import atomic_write_text
+
+__all__ = ["backup_path", "restart_controller", "write_config"]
+
+_RESTART_TIMEOUT_S = 120.0
+
+
+def backup_path(conf_path: Path) -> Path:
+    """``virtnet.conf.bak`` beside the file: the previous content, one generation deep."""
+    return conf_path.with_name(conf_path.name + ".bak")
+
+
+def write_config(conf_path: Path, fields: Mapping[str, tuple]) -> Path | None:
+    """Apply ``{key: (old, new)}`` to the file on disk atomically; returns the backup, if any.
+
+    The file is re-read under the writer lock rather than trusted from the plan, and
+    a ``None`` new value removes the key (the spec is the whole file). The backup is
+    written before the new file, so an interrupted run never loses the old content.
+    """
+    conf_path = Path(conf_path)
+    try:
+        text = conf_path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        text = None
+    except OSError as e:
+        raise BackendError(f"cannot read {conf_path}: {e.strerror or e}") from e
+    try:
+        content = json.loads(text) if text else {}
+    except ValueError:
+        content = {}  # an unparseable file is replaced whole; the backup keeps it
+    if not isinstance(content, dict):
+        content = {}
+    for key, (_old, new) in fields.items():
+        if new is None:
+            content.pop(key, None)
+        else:
+            content[key] = new
+    backup = None
+    try:
+        if text is not None:
+            backup = backup_path(conf_path)
+            shutil.copy2(conf_path, backup)
+        atomic_write_text(conf_path, json.dumps(content, indent=2, sort_keys=True) + "\n")
+    except OSError as e:
+        raise BackendError(f"cannot write {conf_path}: {e.strerror or e}") from e
+    return backup
+
+
+def restart_controller(backend) -> None:
+    """Restart so the controller reads the new file: the emulator's ``restart``, else systemd.
+
+    The capability cache is dropped because the controller's start time changed.
+    """
+    backend.cache.pop("capabilities", None)
+    if backend.kind == "emulator":
+        backend.cli.restart()
+        return
+    argv = list(backend.restart_argv)
+    try:
+        done = subprocess.run(
+            argv, capture_output=True, text=True, timeout=_RESTART_TIMEOUT_S, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise BackendError(f"controller restart failed: {e}", argv=argv) from e
+    if done.returncode != 0:
+        why = (done.stderr or done.stdout).strip().splitlines()
+        raise BackendError(
+            f"controller restart failed (exit {done.returncode}): {why[-1] if why else ''}",
+            argv=argv, returncode=done.returncode,
+        )

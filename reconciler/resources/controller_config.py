@@ -1,0 +1,154 @@
+"""ControllerConfig -> ``virtnet.conf``: the per-key JSON diff and whether a restart may apply it.
+
+The controller reads ``virtnet.conf`` only when it starts (reference 10.2), so a
+changed config is one ``config`` change that needs a controller restart: blocked
+unless ``--allow-restart``, and blocked even then while a restart is unsafe
+(a guest driver is bound to a device, a live update runs, a device migrates).
+
+The config also decides the MACs of static PFs and VFs: at start the controller
+gives pfN ``static_pf.mac_base + N`` and vfM of pfN ``vf.mac_base + N *
+vfs_per_pf + M``, unless a recovery record holds the device's MAC. A spec whose
+MAC differs from that rule therefore holds only while its recovery record does;
+when no record holds it, the next restart would revert it, and that is reported
+as a warning (the loader requires ``mac``, so the rule never fills one in).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+from reconciler.macs import mac_add
+from reconciler.model import (
+    Action,
+    Change,
+    ChangeStatus,
+    DesiredState,
+    DeviceSpec,
+    DeviceType,
+    ObservedWorld,
+    frozen_map,
+)
+from reconciler.resources.base import DiffOptions, DiffResult
+
+__all__ = [
+    "REASON_RESTART_REQUIRED",
+    "config_fields",
+    "derived_mac",
+    "diff",
+    "restart_problem",
+]
+
+REASON_RESTART_REQUIRED = "controller restart required: rerun with --allow-restart"
+
+
+def diff(desired: DesiredState, world: ObservedWorld, options: DiffOptions) -> DiffResult:
+    """The ``config`` change (if the file differs) and the MAC-rule warnings."""
+    spec = desired.controller_config
+    warnings = tuple(_mac_warnings(desired, world))
+    if spec is None:
+        return DiffResult(warnings=warnings)
+    fields = config_fields(world.config_on_disk, spec.content)
+    if not fields:
+        return DiffResult(warnings=warnings)
+    status, reason, temporary = ChangeStatus.READY, None, False
+    if not options.allow_restart:
+        status, reason = ChangeStatus.BLOCKED, REASON_RESTART_REQUIRED
+    elif (problem := restart_problem(world)) is not None:
+        status, reason, temporary = ChangeStatus.BLOCKED, problem[0], problem[1]
+    change = Change(
+        Action.CONFIG, spec.name, frozen_map(fields), status, reason, temporary=temporary
+    )
+    return DiffResult((change,), warnings)
+
+
+def config_fields(on_disk: Mapping | None, wanted: Mapping) -> dict[str, tuple[Any, Any]]:
+    """Top-level key -> (old, new) JSON values; the spec is the whole file, so extra keys go."""
+    old, new = _plain(on_disk or {}), _plain(wanted)
+    return {
+        key: (old.get(key), new.get(key))
+        for key in sorted(set(old) | set(new))
+        if old.get(key) != new.get(key)
+    }
+
+
+def restart_problem(world: ObservedWorld) -> tuple[str, bool] | None:
+    """Why restarting the controller now is unsafe, and whether waiting can fix it.
+
+    The vendor says to unload virtio_net/virtio_pci on the host before a restart
+    (reference 10.2): a bound guest driver needs the operator (not temporary);
+    a live update or a migrating device finishes by itself (temporary).
+    """
+    if world.controller.live_update_active:
+        return "controller restart refused: live update in progress", True
+    migrating = [d.vuid for d in world.devices if d.migrating]
+    if migrating:
+        return f"controller restart refused: {len(migrating)} device(s) migrating", True
+    bound = sorted(d.vuid for d in world.devices if d.driver_bound)
+    if bound:
+        shown = ", ".join(bound[:3]) + (" ..." if len(bound) > 3 else "")
+        return (
+            f"controller restart refused: guest driver bound on {len(bound)} device(s) "
+            f"({shown}): unload virtio_net/virtio_pci on the host first",
+            False,
+        )
+    return None
+
+
+def derived_mac(config: Mapping, spec: DeviceSpec) -> str | None:
+    """The MAC the controller's mac_base rule gives a static PF or VF, or None (no rule)."""
+    conf = _plain(config)
+    if spec.type is DeviceType.STATIC_PF and spec.pf_id is not None:
+        section = conf.get("static_pf") if isinstance(conf.get("static_pf"), dict) else {}
+        base = section.get("mac_base") or conf.get("mac_base")
+        return _add(base, spec.pf_id)
+    if spec.type is DeviceType.VF and spec.pf_id is not None and spec.vf_id is not None:
+        section = conf.get("vf") if isinstance(conf.get("vf"), dict) else {}
+        per = section.get("vfs_per_pf")
+        if not isinstance(per, int) or isinstance(per, bool):
+            return None
+        return _add(section.get("mac_base"), spec.pf_id * per + spec.vf_id)
+    return None
+
+
+def _add(base: Any, offset: int) -> str | None:
+    if not isinstance(base, str) or not base:
+        return None
+    try:
+        return mac_add(base, offset)
+    except ValueError:
+        return None
+
+
+def _mac_warnings(desired: DesiredState, world: ObservedWorld):
+    """Static/VF specs whose MAC only the recovery record keeps (a restart would revert it)."""
+    config = (
+        desired.controller_config.content
+        if desired.controller_config is not None
+        else world.config_on_disk
+    )
+    if not config:
+        return
+    recorded = {
+        (r.pf_id, r.vf_id if r.function_type == "vf" else None): r.mac for r in world.recovery
+    }
+    for spec in desired.devices:
+        rule = derived_mac(config, spec)
+        if rule is None or rule == spec.mac.lower():
+            continue
+        if recorded.get((spec.pf_id, spec.vf_id)) == spec.mac.lower():
+            continue
+        yield (
+            f"{spec.name}: mac {spec.mac} differs from {rule} that virtnet.conf's mac_base "
+            "assigns, and no recovery record holds it: a controller restart would revert it"
+        )
+
+
+def _plain(value: Any) -> Any:
+    """JSON-comparable copy: read-only mappings become dicts, recursively."""
+    if isinstance(value, Mapping | MappingProxyType):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value

@@ -155,10 +155,21 @@ def _error(message: str, argv: Sequence[str], returncode: int | None, errno: int
     lowered = message.lower()
     busy = errno == EBUSY or any(word in lowered for word in _BUSY_WORDS)
     cls = BusyError if busy else BackendError
-    text = f"{argv[0] if argv else 'virtnet'}: {message}"
+    text = f"virtnet {_verb(argv)}: {message}"
     if errno is not None:
         text += f" (errno {errno})"
     return cls(text, argv=argv, returncode=returncode, errno=errno, errstr=message)
+
+
+_VENDOR_VERBS = frozenset({
+    "hotplug", "unplug", "list", "query", "modify", "log", "version", "update",
+    "restart", "validate", "health", "stats", "debug",
+})
+
+
+def _verb(argv: Sequence[str]) -> str:
+    """The vendor verb of a call, for messages (argv may start with an interpreter path)."""
+    return next((a for a in argv if a in _VENDOR_VERBS), "call")
 
 
 def check_result(result: Any, argv: Sequence[str], returncode: int | None = 0) -> Any:

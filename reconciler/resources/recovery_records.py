@@ -51,11 +51,14 @@ def diff(desired: DesiredState, world: ObservedWorld, options: DiffOptions) -> D
     live = {d.vuid: d for d in world.devices}
     changes: list[Change] = []
     warnings: list[str] = []
+    stale_live: dict[str, list[str]] = {}  # reason -> VUIDs: one line per reason, not per record
     for record in sorted(world.recovery, key=lambda r: r.vuid):
         device = live.get(record.vuid)
         stale = stale_reasons(record, world)
         if device is not None:
-            warnings += _live_warnings(record, device, stale)
+            if stale and not device.migrating:
+                stale_live.setdefault("; ".join(stale), []).append(record.vuid)
+            warnings += _live_warnings(record, device)
             continue
         if _occupied(record, world.devices):
             why = "; ".join(stale) or "its device is gone"
@@ -65,7 +68,19 @@ def diff(desired: DesiredState, world: ObservedWorld, options: DiffOptions) -> D
             )
             continue
         changes.append(_cleanup(record, stale, options.prune))
+    warnings += [_stale_live_warning(why, vuids) for why, vuids in stale_live.items()]
     return DiffResult(tuple(changes), tuple(warnings))
+
+
+def _stale_live_warning(why: str, vuids: list[str], shown: int = 3) -> str:
+    """One line for every live device whose record is stale for the same reason."""
+    more = f" and {len(vuids) - shown} more" if len(vuids) > shown else ""
+    names = ", ".join(vuids[:shown]) + more
+    if len(vuids) == 1:
+        return (f"recovery record {names}: stale ({why}) but its device is live: "
+                "a restart would not restore it")
+    return (f"{len(vuids)} recovery records are stale ({why}) but their devices are live: "
+            f"a restart would not restore them ({names})")
 
 
 def record_differences(record: RecoveryRecord, device: ObservedDevice) -> dict[str, tuple]:
@@ -107,13 +122,10 @@ def _lag_reasons(record: RecoveryRecord, config) -> Iterator[str]:
         yield f"port_ib_dev {record.port_ib_dev} is not the bond device {bond} (is_lag=1)"
 
 
-def _live_warnings(record: RecoveryRecord, device: ObservedDevice, stale: list[str]):
+def _live_warnings(record: RecoveryRecord, device: ObservedDevice):
     if device.migrating:
         return []
     out = []
-    if stale:
-        out.append(f"recovery record {record.vuid}: stale ({'; '.join(stale)}) but its device "
-                   "is live: a restart would not restore it")
     diffs = record_differences(record, device)
     if diffs:
         what = ", ".join(f"{k} {live} (record {rec})" for k, (live, rec) in diffs.items())

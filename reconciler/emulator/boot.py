@@ -25,7 +25,7 @@ DEFAULT_PF_QUEUES = 8
 def boot_devices(
     profile: FirmwareProfile, sriov: list[int], conf: ConfView, records: dict[str, dict]
 ) -> tuple[dict[str, Device], dict[str, dict]]:
-    """Devices after a (re)start, and the records to write for devices that had none.
+    """Devices after a (re)start, and the records to write (new or changed).
 
     Only what a record holds survives (MAC, queue count, SF, pf_id); MTU, features and
     queue size revert to defaults. A hotplug PF without a record is gone; records that do
@@ -54,10 +54,15 @@ def boot_devices(
         dev = _hotplug_from_record(vuid, rec, profile, conf, devices)
         if dev is not None:
             admit(dev)
+    # the controller persists what it just built: new devices get a record, and a
+    # static PF or VF re-created on another port (e.g. after switching to LAG) gets
+    # its record rewritten
     fresh = (
         {}
         if not conf.recovery
-        else {v: record_for(d) for v, d in devices.items() if v not in records}
+        else {
+            v: rec for v, d in devices.items() if (rec := record_for(d)) != records.get(v)
+        }
     )
     return devices, fresh
 

@@ -95,6 +95,8 @@ def plan(
     config = [_hold(c, options.hold, False) for c in resources.changes
               if c.action is Action.CONFIG]
     cleanups = [c for c in resources.changes if c.action is not Action.CONFIG]
+    if any(not c.ready for c in config):
+        ordered = tuple(_after_config(c, desired, observed) for c in ordered)
     return Plan(
         # the restart comes first: the device changes then run against the new controller
         changes=(*config, *ordered, *cleanups),
@@ -104,6 +106,22 @@ def plan(
         errors=tuple(limit_errors(specs, observed, ordered, options.firmware, options.defaults)),
         warnings=tuple(warnings),
     )
+
+
+def _after_config(change: Change, desired: DesiredState, observed: ObservedWorld) -> Change:
+    """A hotplug on a port that only the pending (blocked) config provides must wait for it."""
+    if not change.ready or change.action not in (Action.HOTPLUG, Action.REPLACE):
+        return change
+    wanted = desired.controller_config
+    ib = change.spec.ib_device if change.spec else None
+    if wanted is None or ib is None:
+        return change
+    running = controller_config.port_devices(observed.config_on_disk or {})
+    if ib in running or ib not in controller_config.port_devices(wanted.content):
+        return change
+    reason = (f"ib_device {ib} exists only after the ControllerConfig change "
+              "(controller restart): rerun with --allow-restart")
+    return dataclasses.replace(change, status=ChangeStatus.BLOCKED, reason=reason)
 
 
 def _resources(desired: DesiredState, observed: ObservedWorld, options: PlanOptions) -> DiffResult:

@@ -37,6 +37,7 @@ __all__ = [
     "config_fields",
     "derived_mac",
     "diff",
+    "port_devices",
     "restart_problem",
 ]
 
@@ -61,6 +62,16 @@ def diff(desired: DesiredState, world: ObservedWorld, options: DiffOptions) -> D
         Action.CONFIG, spec.name, frozen_map(fields), status, reason, temporary=temporary
     )
     return DiffResult((change,), warnings)
+
+
+def port_devices(config: Mapping) -> frozenset[str]:
+    """RDMA devices a controller started with ``config`` accepts for hotplug (reference 5, 10.4)."""
+    if config.get("is_lag"):
+        return frozenset({config.get("ib_dev_lag") or "mlx5_bond_0"})
+    p0 = config.get("ib_dev_p0") or "mlx5_0"
+    if config.get("single_port"):
+        return frozenset({p0})
+    return frozenset({p0, config.get("ib_dev_p1") or "mlx5_1"})
 
 
 def config_fields(on_disk: Mapping | None, wanted: Mapping) -> dict[str, tuple[Any, Any]]:

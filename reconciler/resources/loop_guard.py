@@ -7,6 +7,10 @@ applications, the device drifted back every time (a controller that keeps
 restarting, firmware that ignores the value), so the change is not retried and
 the spec reports an error instead. An entry is forgotten once the change has
 stayed applied for ``quiet_s`` seconds, or the spec asks for another value.
+
+Only reverts the spec did not ask for count: the guard remembers the spec's
+generation at each application, and an operator who edits the spec (even back
+to an earlier value: 1500 -> 9000 -> 1500) starts that device's counts afresh.
 """
 
 from __future__ import annotations
@@ -50,14 +54,21 @@ class LoopGuard:
         self.limit = limit
         self.quiet_s = quiet_s
         self.clock = clock
-        self.entries: dict[str, dict] = self._load()
+        self.entries, self.generations = self._load()
 
-    def _load(self) -> dict[str, dict]:
+    def _load(self) -> tuple[dict[str, dict], dict[str, str | None]]:
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            return {}  # a lost counter only delays detection by a few rounds
-        return data if isinstance(data, dict) else {}
+            return {}, {}  # a lost counter only delays detection by a few rounds
+        if not isinstance(data, dict):
+            return {}, {}
+        keys, gens = data.get("keys"), data.get("generations")
+        return (keys if isinstance(keys, dict) else {}), (gens if isinstance(gens, dict) else {})
+
+    def _spec_changed(self, change: Change) -> bool:
+        """The spec was edited since this device's last application (not a revert)."""
+        return change.name in self.generations and self.generations[change.name] != _gen(change)
 
     def seen_before(self, changes: Iterable[Change]) -> bool:
         """Some change was applied before: the caller re-reads the controller's start time."""
@@ -65,6 +76,8 @@ class LoopGuard:
 
     def verdict(self, change: Change, started_at: float | None) -> LoopVerdict | None:
         """Refuse a change whose field was applied ``limit`` times and reverted each time."""
+        if self._spec_changed(change):
+            return None
         for key in change_keys(change):
             entry = self.entries.get(key)
             if entry is None or entry["count"] < self.limit:
@@ -85,6 +98,12 @@ class LoopGuard:
 
     def applied(self, change: Change, started_at: float | None) -> None:
         now = self.clock()
+        if self._spec_changed(change):
+            prefix = f"{change.name}|"
+            for key in [k for k in self.entries if k.startswith(prefix)]:
+                del self.entries[key]
+        if change_keys(change):
+            self.generations[change.name] = _gen(change)
         for key in change_keys(change):
             entry = self.entries.setdefault(key, {"count": 0, "starts": [], "last": now})
             entry["count"] += 1
@@ -98,10 +117,18 @@ class LoopGuard:
         for key in list(self.entries):
             if key not in still and now - self.entries[key]["last"] >= self.quiet_s:
                 del self.entries[key]
+        names = {key.split("|", 1)[0] for key in self.entries}
+        self.generations = {n: g for n, g in self.generations.items() if n in names}
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(self.path, self.entries)
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+        atomic_write_json(self.path, {"keys": self.entries, "generations": self.generations})
+
+
+def _gen(change: Change) -> str | None:
+    from reconciler.validation import spec_generation
+
+    return spec_generation(change.spec) if change.spec is not None else None
 
 
 def _when(epoch: float) -> str:

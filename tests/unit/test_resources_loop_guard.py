@@ -97,3 +97,28 @@ class TestControllerStartTime:
         assert before is not None
         assert after is not None
         assert after >= before
+
+
+def spec_change(mtu: int, old: int) -> Change:
+    from reconciler.model import DeviceSpec, DeviceType
+
+    spec = DeviceSpec(name="web", type=DeviceType.HOTPLUG, mac="0c:c4:7a:00:00:01", mtu=mtu)
+    return Change(Action.MODIFY, "web", frozen_map({"mtu": (old, mtu)}), vuid="V1", spec=spec)
+
+
+class TestOperatorEditsAreNotLoops:
+    """Only reverts the spec did not ask for count; editing the spec back and forth is fine."""
+
+    def test_toggling_the_spec_between_two_values_never_trips_the_guard(self, tmp_path):
+        guard = LoopGuard(tmp_path / "loops.json")
+        for _ in range(4):
+            for new, old in ((9000, 1500), (1500, 9000)):
+                change = spec_change(new, old)
+                assert guard.verdict(change, 1.0) is None
+                guard.applied(change, 1.0)
+
+    def test_the_same_spec_reverted_behind_its_back_still_trips_it(self, tmp_path):
+        guard = LoopGuard(tmp_path / "loops.json")
+        for _ in range(3):
+            guard.applied(spec_change(9000, 1500), 1.0)
+        assert guard.verdict(spec_change(9000, 1500), 1.0) is not None

@@ -24,7 +24,7 @@ from reconciler.journal import Journal
 from reconciler.lock import writer_lock
 from reconciler.model import Action, Change, CycleResult, DesiredState, ObservedWorld, Plan
 from reconciler.plan import PlanOptions, plan
-from reconciler.resources.loop_guard import LoopGuard, LoopVerdict, change_keys
+from reconciler.resources.loop_guard import LoopGuard, LoopVerdict
 
 __all__ = ["Engine", "EngineOptions", "data_dir_for"]
 
@@ -205,7 +205,9 @@ class Engine:
 
     def _guarded_run(self, executor, guard: LoopGuard, ready: list[Change], world):
         """Execute, except changes that keep being undone (DESIGN 8: no apply loops)."""
-        started_at = self._controller_start() if any(change_keys(c) for c in ready) else None
+        # the start time only matters for a change applied before (a possible loop):
+        # a first application costs no extra controller call
+        started_at = self._controller_start() if guard.seen_before(ready) else None
         looped: list[LoopVerdict] = []
         runnable = []
         for change in ready:
@@ -226,18 +228,13 @@ class Engine:
         return report, looped
 
     def _controller_start(self) -> float | None:
-        """When the controller last started (one ``health`` call); None when it does not say.
+        """When the controller last started; None when it does not say.
 
         Read fresh rather than from the per-process capability cache: a restart between
         two watch cycles is exactly what loop detection must see.
         """
-        from reconciler.drivers.parse import parse_output, parse_started_at
-
-        cli = self.backend.cli
         try:
-            result = cli.runner(["health"], timeout=cli.timeout)
-            values = parse_output(result.returncode, result.stdout, result.stderr, result.argv)
-            return parse_started_at(values, result.argv)
+            return self.backend.cli.started_at()
         except BackendError:
             return None
 

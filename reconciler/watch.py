@@ -31,7 +31,11 @@ class WatchOptions:
     """Timing of the loop, all in seconds.
 
     ``resync_s``: full reconcile this often even without events (catches drift).
-    ``debounce_s``: quiet time after the last event before reconciling.
+    ``debounce_s``: quiet time after the last event before reconciling, while
+    events keep coming (a burst that started during a cycle).
+    ``settle_s``: the shorter wait for the first event after an idle spell: long
+    enough to take an editor's write-temp-then-rename as one change, short enough
+    that a single edit is acted on at once.
     ``min_backoff_s``/``max_backoff_s``: first and largest per-device retry delay.
     ``health_threshold_s``: /healthz fails when no cycle succeeded for this long.
     ``metrics_address``: ``HOST:PORT`` for /metrics and /healthz, ``None`` = off.
@@ -39,6 +43,7 @@ class WatchOptions:
 
     resync_s: float = 30.0
     debounce_s: float = 0.2
+    settle_s: float = 0.03
     max_backoff_s: float = 300.0
     health_threshold_s: float = 300.0
     metrics_address: str | None = None
@@ -51,8 +56,8 @@ class WatchOptions:
                 raise WatchOptionsError(
                     f"{name.removesuffix('_s')} must be a positive number of seconds"
                 )
-        if self.debounce_s < 0:
-            raise WatchOptionsError("debounce_s must not be negative")
+        if self.debounce_s < 0 or self.settle_s < 0:
+            raise WatchOptionsError("debounce and settle times must not be negative")
 
 
 class WatchOptionsError(ReconcilerError, ValueError):
@@ -213,12 +218,16 @@ class _Loop:
     def run(self) -> None:
         while not self._stop.is_set():
             self._cycle()
-            next_resync = self._clock() + self._options.resync_s
+            cycle_end = self._clock()
+            next_resync = cycle_end + self._options.resync_s
             if self._wait(next_resync):
                 released = self._backoff.release_permanent()
                 if released:
                     log.info("backoff_released", devices=sorted(released), why="files changed")
-                self._debounce()
+                # leading edge: after an idle spell, act on the first change almost at
+                # once; events that keep coming right after a cycle get the full debounce
+                idle = self._clock() - cycle_end >= self._options.debounce_s
+                self._debounce(self._options.settle_s if idle else self._options.debounce_s)
 
     def _wait(self, next_resync: float) -> bool:
         """Sleep until an event (True), or the resync / a retry is due or stop is set (False)."""
@@ -237,10 +246,9 @@ class _Loop:
                 return True
         return False
 
-    def _debounce(self) -> None:
-        """Let a burst (git pull, a ConfigMap swap) settle, but never wait unboundedly."""
-        quiet = self._options.debounce_s
-        limit = self._clock() + quiet * _MAX_DEBOUNCE_FACTOR
+    def _debounce(self, quiet: float) -> None:
+        """Wait until ``quiet`` passes without events, but never unboundedly (a write storm)."""
+        limit = self._clock() + self._options.debounce_s * _MAX_DEBOUNCE_FACTOR
         while not self._stop.is_set():
             self._wake.clear()
             until = min(self._clock() + quiet, limit)

@@ -14,6 +14,7 @@ from reconciler.drivers.parse import (
     parse_hotplug,
     parse_live_update_active,
     parse_output,
+    parse_started_at,
     parse_version,
 )
 from reconciler.drivers.runner import Runner
@@ -91,6 +92,11 @@ class VirtnetCli:
         """The running ("Original") controller version from ``version``."""
         argv = ["version"]
         return parse_version(self._run(argv), argv)
+
+    def started_at(self) -> float | None:
+        """When the controller last started, from ``health``; None when it does not say."""
+        argv = ["health"]
+        return parse_started_at(self._run(argv), argv)
 
     def restart(self) -> None:
         """Fast in-service controller restart (24.10+ ``restart``)."""

@@ -46,6 +46,8 @@ class EngineOptions:
     lock_timeout: float = 10.0  # seconds to wait for another writer
     verify_attempts: int = 3  # re-observations before a change is called "did not take"
     verify_delay_s: float = 0.3
+    # seconds a call left in flight by a crashed run may still land; None = per backend
+    interrupted_grace_s: float | None = None
 
 
 def data_dir_for(backend) -> Path:
@@ -125,12 +127,13 @@ class Engine:
     def _cycle(self, hold: frozenset[str]) -> CycleResult:
         started = time.monotonic()
         desired = self.load()
+        interrupted = self._await_interrupted()
         world = self._observe()
         observe_calls = 1
         inventory = load_inventory(self.inventory_path)
-        self._settle_journal(world, inventory)
-        options = self._plan_options(desired, world, hold)
-        the_plan = plan(desired, world, inventory, options)
+        waiting = self._settle_interrupted(interrupted, world, inventory) if interrupted else {}
+        options = self._plan_options(desired, world, hold | frozenset(waiting))
+        the_plan = _explain_waits(plan(desired, world, inventory, options), waiting)
         errors = [str(e) for e in desired.errors]
         if the_plan.errors:
             # firmware limits or overlaps: not a single mutating call
@@ -258,14 +261,58 @@ class Engine:
             self.sleep(self.options.verify_delay_s)
         return remaining, calls
 
-    def _settle_journal(self, world: ObservedWorld, inventory) -> None:
-        intent = self.journal.pending()
-        if intent is None:
-            return
-        verdict = resolve_pending(intent, world, inventory)
+    def _await_interrupted(self) -> list:
+        """Calls a crashed run left in flight: wait for their CLI processes, keep them.
+
+        The pending journal entry joins the interrupted list; any vendor-CLI process
+        still carrying one of those calls is waited for (bounded by the CLI timeout)
+        before we observe, so its effect is seen rather than duplicated.
+        """
+        intents = self.journal.interrupted()
+        pending = self.journal.pending()
+        if pending is not None:
+            intents.append(pending)
+            self.journal.set_interrupted(intents)
+            self.journal.done()
+        if intents:
+            from reconciler.drivers.procs import wait_for_calls
+
+            for intent in intents:
+                markers = [intent.op, intent.mac or intent.vuid or ""]
+                waited = wait_for_calls(markers, timeout=self.backend.cli.timeout)
+                if waited:
+                    log.warning("interrupted_call_waited", intent=intent.op,
+                                device=intent.name, processes=waited)
+        return intents
+
+    def _settle_interrupted(self, intents, world: ObservedWorld, inventory) -> dict[str, str]:
+        """Conclude what each interrupted call did; names still in doubt -> reason to wait."""
+        waiting: dict[str, str] = {}
+        still = []
+        grace = self._interrupted_grace()
+        for intent in intents:
+            verdict, settled = resolve_pending(intent, world, inventory, grace_s=grace)
+            if settled:
+                log.warning("journal_recovered", intent=intent.op, device=intent.name,
+                            verdict=verdict)
+                continue
+            still.append(intent)
+            until = time.strftime("%H:%M:%S", time.localtime((intent.started or 0) + grace))
+            waiting[intent.name] = f"{verdict} (a crashed run sent it); waiting until {until}"
         save_inventory(self.inventory_path, inventory)
-        self.journal.done()
-        log.warning("journal_recovered", intent=intent.op, device=intent.name, verdict=verdict)
+        self.journal.set_interrupted(still)
+        return waiting
+
+    def _interrupted_grace(self) -> float:
+        """How long an interrupted call may still land after its client died.
+
+        A real controller daemon finishes an RPC whose CLI was killed, up to the CLI's
+        timeout; the emulator's controller lives in its CLI process, so once no such
+        process runs (we waited for them) nothing more can land.
+        """
+        if self.options.interrupted_grace_s is not None:
+            return self.options.interrupted_grace_s
+        return 0.0 if self.backend.kind == "emulator" else self.backend.cli.timeout
 
     def _record_adoptions(self, the_plan: Plan, inventory) -> None:
         changed = False
@@ -310,6 +357,18 @@ class Engine:
         except OSError as exc:
             log.warning("status_write_failed", status_dir=str(self.options.status_dir),
                         error=str(exc), fix="set VIRTNET_STATUS_DIR to a writable directory")
+
+
+def _explain_waits(the_plan: Plan, waiting: dict[str, str]) -> Plan:
+    """Changes held for an interrupted call say why, instead of the generic backoff."""
+    if not waiting:
+        return the_plan
+    changes = tuple(
+        dataclasses.replace(c, reason=waiting[c.name], temporary=True)
+        if c.name in waiting and not c.ready else c
+        for c in the_plan.changes
+    )
+    return dataclasses.replace(the_plan, changes=changes)
 
 
 def _generations(desired: DesiredState) -> dict[str, str]:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -28,16 +30,42 @@ class Intent:
     device_type: str | None = None
     pf_id: int | None = None
     vf_id: int | None = None
+    started: float | None = None  # epoch seconds, stamped by Journal.begin
 
 
 class Journal:
-    """A one-entry write-ahead journal (we make one mutating call at a time)."""
+    """A one-entry write-ahead journal (we make one mutating call at a time).
+
+    Beside it, ``interrupted.json`` keeps calls a crashed run left in flight that
+    may still reach the controller (a vendor CLI outlives its killed parent, and a
+    controller finishes an RPC whose client died), until they are seen or time out.
+    """
 
     def __init__(self, path: Path):
         self.path = path
+        self.interrupted_path = path.with_name("interrupted.json")
 
     def begin(self, intent: Intent) -> None:
+        if intent.started is None:
+            intent = dataclasses.replace(intent, started=time.time())
         atomic_write_json(self.path, {"pending": asdict(intent)}, mode=0o600)
+
+    def interrupted(self) -> list[Intent]:
+        try:
+            data = json.loads(self.interrupted_path.read_text())
+            return [Intent(**item) for item in data["interrupted"]]
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError, KeyError, TypeError):
+            return []
+
+    def set_interrupted(self, intents: list[Intent]) -> None:
+        if intents:
+            data = {"interrupted": [asdict(i) for i in intents]}
+            atomic_write_json(self.interrupted_path, data, mode=0o600)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.interrupted_path)
 
     def done(self) -> None:
         with contextlib.suppress(FileNotFoundError):

@@ -33,6 +33,10 @@ def observe(
     against); secondary sources that cannot be read become ``None`` plus a note.
     """
     notes: list[str] = []
+    # records before devices: a device hotplugged between the two reads would otherwise
+    # show a record with no device, i.e. look orphaned, and could be cleaned up
+    records, problems = _recovery_records(backend)
+    notes.extend(f"recovery record {p}" for p in problems)
     firmware = read_firmware and backend.mlxconfig_args is not None
     background = _Prefetch(backend, firmware=firmware)
     try:
@@ -44,8 +48,6 @@ def observe(
         controller = dataclasses.replace(controller, live_update_active=backend.cli.update_status())
     if read_firmware:
         controller = _with_firmware(backend, controller, notes, background.firmware_error)
-    records, problems = _recovery_records(backend)
-    notes.extend(f"recovery record {p}" for p in problems)
     representors = _representors(backend, notes) if read_representors else None
     rdma = _rdma(notes) if read_rdma else None
     config, problem = read_config(backend.conf_path)

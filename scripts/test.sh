@@ -12,6 +12,6 @@ if [ -d /usr/lib/python3/dist-packages/pyverbs ] && [ ! -e "$site/pyverbs" ]; th
   ln -s /usr/lib/python3/dist-packages/pyverbs "$site/pyverbs"
 fi
 
-python3 -m ruff check reconciler tests benchmarks
+python3 -m ruff check reconciler tests benchmarks scripts
 lint-imports --config pyproject.toml
 python3 -m pytest -q "$@"

@@ -307,8 +307,14 @@ def _first_object(values: list[Any], argv: Sequence[str]) -> Mapping:
 
 
 def parse_devices(values: list[Any], argv: Sequence[str] = ()) -> tuple[ObservedDevice, ...]:
-    """The ``devices`` array of a ``list`` or ``query`` result."""
-    devices = _first_object(values, argv).get("devices", [])
+    """The ``devices`` array of a ``list`` or ``query`` result.
+
+    A result without the key is an error, not "no devices": read as an empty
+    controller, it would make the planner hotplug every declared device again.
+    """
+    devices = _first_object(values, argv).get("devices")
+    if devices is None:
+        raise _fail("no 'devices' in the controller's answer", argv)
     if not isinstance(devices, list):
         raise _fail("'devices' is not a list", argv)
     return tuple(parse_device(raw, argv) for raw in devices)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import sys
+import time
 from pathlib import Path
-
-import pytest
 
 _SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "chaos.py"
 
@@ -129,21 +129,34 @@ class _LateHotplug:
 class TestOrphanedCall:
     """A hotplug still in flight from a killed run must not make a second device."""
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="bug found by chaos (kill -9 of the apply alone): the journal is settled "
-               "as 'had not happened' on the first observation, while the dead run's CLI "
-               "call can still land; the re-planned hotplug makes a duplicate MAC",
-    )
     def test_hotplug_landing_after_the_crash_is_adopted_not_duplicated(self, tmp_path):
         from reconciler.journal import Intent
 
         world = _world(tmp_path)
+        # a vendor-like controller: a call whose client died may land within the grace
+        world.engine.options = dataclasses.replace(world.engine.options, interrupted_grace_s=30.0)
         mac = _declare_hotplug(world, "web")
         world.engine.journal.begin(Intent("hotplug", "web", mac=mac, device_type="hotplug"))
         cli = world.engine.backend.cli
         cli.runner = _LateHotplug(cli.runner, world, mac)
-        for _ in range(3):
+        first = world.engine.reconcile()
+        assert "may still reach the controller" in first.statuses[0].reason
+        for _ in range(2):
             world.engine.reconcile()
         assert cli.runner.landed
         assert [d.mac for d in world.emu.devices()].count(mac) == 1
+        assert world.engine.journal.interrupted() == []
+
+    def test_an_interrupted_hotplug_that_never_lands_is_made_after_the_grace(self, tmp_path):
+        from reconciler.journal import Intent
+
+        world = _world(tmp_path)
+        world.engine.options = dataclasses.replace(world.engine.options, interrupted_grace_s=30.0)
+        mac = _declare_hotplug(world, "web")
+        long_ago = time.time() - 60
+        world.engine.journal.begin(
+            Intent("hotplug", "web", mac=mac, device_type="hotplug", started=long_ago)
+        )
+        world.engine.reconcile()
+        assert [d.mac for d in world.emu.devices()].count(mac) == 1
+        assert world.engine.journal.interrupted() == []

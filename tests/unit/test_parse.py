@@ -280,3 +280,19 @@ class TestEmulatorOutputs:
         if parser is None:
             pytest.skip(f"no parser for {path.name}")
         assert parser(parse_output(0, text, "", ["x"])) is not None
+
+
+class TestMissingDevices:
+    """An answer without a device list is an error, never an empty controller."""
+
+    def test_query_result_without_devices_key_raises(self):
+        from reconciler.drivers.parse import parse_devices
+        from reconciler.errors import BackendError
+
+        with pytest.raises(BackendError, match="no 'devices'"):
+            parse_devices([{"errno": 0, "errstr": "Success"}], ["query", "-a", "-b"])
+
+    def test_empty_device_list_is_an_empty_controller(self):
+        from reconciler.drivers.parse import parse_devices
+
+        assert parse_devices([{"devices": []}], ["query", "-a", "-b"]) == ()

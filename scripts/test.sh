@@ -13,5 +13,5 @@ if [ -d /usr/lib/python3/dist-packages/pyverbs ] && [ ! -e "$site/pyverbs" ]; th
 fi
 
 python3 -m ruff check reconciler tests benchmarks scripts
-lint-imports --config pyproject.toml
+lint-imports
 python3 -m pytest -q "$@"

@@ -330,7 +330,9 @@ class Engine:
         from reconciler.observe import observe
 
         # firmware values are read once per process (they change only with a power cycle)
-        world = observe(self.backend, read_firmware=True)
+        # RDMA devices only on a DPU: the emulator's ports have no kernel side
+        world = observe(self.backend, read_firmware=True,
+                        read_rdma=self.backend.kind != "emulator")
         values = self.backend.cache.get("firmware")
         next_boot = getattr(values, "next_boot", None)
         if next_boot and world.controller.firmware:

@@ -97,6 +97,8 @@ def plan(
     cleanups = [c for c in resources.changes if c.action is not Action.CONFIG]
     if any(not c.ready for c in config):
         ordered = tuple(_after_config(c, desired, observed) for c in ordered)
+    if observed.rdma_devices is not None:
+        ordered = tuple(_needs_rdma_device(c, observed.rdma_devices) for c in ordered)
     return Plan(
         # the restart comes first: the device changes then run against the new controller
         changes=(*config, *ordered, *cleanups),
@@ -121,6 +123,18 @@ def _after_config(change: Change, desired: DesiredState, observed: ObservedWorld
         return change
     reason = (f"ib_device {ib} exists only after the ControllerConfig change "
               "(controller restart): rerun with --allow-restart")
+    return dataclasses.replace(change, status=ChangeStatus.BLOCKED, reason=reason)
+
+
+def _needs_rdma_device(change: Change, rdma_devices: tuple[str, ...]) -> Change:
+    """A hotplug names the RDMA device of its port: one that does not exist cannot work."""
+    ib = change.spec.ib_device if change.spec else None
+    if not change.ready or change.action not in (Action.HOTPLUG, Action.REPLACE) or ib is None:
+        return change
+    if ib in rdma_devices:
+        return change
+    known = ", ".join(sorted(rdma_devices)) or "none"
+    reason = f"no RDMA device {ib} on this DPU (found: {known})"
     return dataclasses.replace(change, status=ChangeStatus.BLOCKED, reason=reason)
 
 

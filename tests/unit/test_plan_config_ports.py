@@ -61,3 +61,26 @@ class TestHotplugWaitsForConfig:
         p = plan(_desired("mlx5_0"), _world({}), {}, PlanOptions())
         hotplug = next(c for c in p.changes if c.action is Action.HOTPLUG)
         assert hotplug.ready
+
+
+class TestRdmaDevices:
+    """When the RDMA devices could be read, a hotplug on a missing one is blocked, not sent."""
+
+    def _world(self, rdma):
+        return ObservedWorld(controller=ControllerInfo(), devices=(), rdma_devices=rdma)
+
+    def test_hotplug_on_a_missing_rdma_device_is_blocked_with_what_exists(self):
+        p = plan(_desired_plain("mlx5_3"), self._world(("mlx5_0", "mlx5_1")), {}, PlanOptions())
+        (change,) = p.changes
+        assert not change.ready
+        assert change.reason == "no RDMA device mlx5_3 on this DPU (found: mlx5_0, mlx5_1)"
+
+    def test_unknown_rdma_inventory_blocks_nothing(self):
+        p = plan(_desired_plain("mlx5_3"), self._world(None), {}, PlanOptions())
+        (change,) = p.changes
+        assert change.ready
+
+
+def _desired_plain(ib: str) -> DesiredState:
+    spec = DeviceSpec(name="web", type=DeviceType.HOTPLUG, mac="0c:c4:7a:00:00:02", ib_device=ib)
+    return DesiredState(devices=(spec,))

@@ -76,7 +76,9 @@ def _is_own_script(path: Path) -> bool:
             head = fh.read(4096)
     except OSError:
         return False
-    return b"reconciler" in head
+    # our console script, not any program that mentions the package (virtnet-emu can
+    # stand in for the vendor CLI: it is a different device, not a loop back to us)
+    return b"reconciler.cli" in head or b"reconciler import cli" in head
 
 
 def find_vendor_cli(env: Mapping[str, str] | None = None) -> Path | None:

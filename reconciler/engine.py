@@ -28,6 +28,9 @@ from reconciler.resources.loop_guard import LoopGuard, LoopVerdict
 
 __all__ = ["Engine", "EngineOptions", "data_dir_for"]
 
+# rounds of changes that earlier changes made possible, within one cycle
+_FOLLOW_UP_ROUNDS = 2
+
 log = structlog.get_logger("virtnet.engine")
 
 
@@ -159,6 +162,20 @@ class Engine:
         remaining = the_plan
         if report.applied or report.rolled_back or the_plan.forget:
             remaining, extra = self._verify(desired, inventory, options, report)
+            observe_calls += extra
+        for _round in range(_FOLLOW_UP_ROUNDS):
+            # changes only the applied ones made possible (a new device's representor)
+            attempted = {(c.name, c.action) for c in the_plan.changes}
+            follow = [c for c in remaining.ready if (c.name, c.action) not in attempted]
+            if not follow or report.rolled_back or report.failed:
+                break
+            more, more_looped = self._guarded_run(executor, guard, follow, world)
+            report.applied += more.applied
+            report.failed += more.failed
+            report.mutating_calls += more.mutating_calls
+            looped += more_looped
+            the_plan = dataclasses.replace(the_plan, changes=the_plan.changes + tuple(follow))
+            remaining, extra = self._verify(desired, inventory, options, more)
             observe_calls += extra
         failed = list(report.failed) + [(v.name, v.message, False) for v in looped]
         if report.rolled_back:

@@ -3,38 +3,12 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-import uuid
 
 import pytest
 
 pytestmark = pytest.mark.netns
-
-
-def _netns_usable() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root"
-    if shutil.which("ip") is None:
-        return "needs iproute2 (ip)"
-    probe = f"vnprobe{uuid.uuid4().hex[:6]}"
-    if subprocess.run(["ip", "netns", "add", probe], capture_output=True, check=False).returncode:
-        return "ip netns add does not work here"
-    subprocess.run(["ip", "netns", "del", probe], capture_output=True, check=False)
-    return None
-
-
-_REASON = _netns_usable()
-
-
-@pytest.fixture
-def netns():
-    if _REASON:
-        pytest.skip(_REASON)
-    name = f"vnemu{uuid.uuid4().hex[:8]}"
-    yield name
-    subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
 
 
 def _emu(root, netns, *argv):

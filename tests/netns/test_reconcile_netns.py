@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import uuid
 
 import pytest
 
@@ -25,24 +23,8 @@ spec:
 """
 
 
-def _reason() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root"
-    if shutil.which("ip") is None:
-        return "needs iproute2 (ip)"
-    probe = f"vnprobe{uuid.uuid4().hex[:6]}"
-    if subprocess.run(["ip", "netns", "add", probe], capture_output=True, check=False).returncode:
-        return "ip netns add does not work here"
-    subprocess.run(["ip", "netns", "del", probe], capture_output=True, check=False)
-    return None
-
-
 @pytest.fixture
-def env(tmp_path):
-    reason = _reason()
-    if reason:
-        pytest.skip(reason)
-    netns = f"vnrec{uuid.uuid4().hex[:8]}"
+def env(tmp_path, netns):
     state = tmp_path / "state"
     state.mkdir(mode=0o755)
     (state / "web.yaml").write_text(SPEC)
@@ -57,8 +39,7 @@ def env(tmp_path):
     # a small controller: every device's representor is a real netdev
     subprocess.run([sys.executable, "-m", "reconciler.emulator", "init", "--num-pf", "1",
                     "--num-vf", "2", "--force"], env=environ, check=True, capture_output=True)
-    yield environ, netns
-    subprocess.run(["ip", "netns", "del", netns], capture_output=True, check=False)
+    return environ, netns
 
 
 def _virtnet(environ, *args):

@@ -53,6 +53,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", choices=("text", "json"), default="text")
     p.add_argument("--prune", action="store_true", help="plan unplugs of removed owned devices")
     p.add_argument("--allow-replace", action="store_true")
+    p.add_argument("--allow-restart", action="store_true",
+                   help="preview the plan as apply --allow-restart would run it")
     p = with_dir(sub.add_parser("apply", help="make the controller match the specs"))
     p.add_argument("--dry-run", action="store_true", help="plan and print, change nothing")
     p.add_argument("--prune", action="store_true",
@@ -221,7 +223,8 @@ def _print_errors(result) -> None:
 def _cmd_diff(args) -> int:
     from reconciler.render import render_json, render_text
 
-    engine = _engine(args, prune=args.prune, allow_replace=args.allow_replace)
+    engine = _engine(args, prune=args.prune, allow_replace=args.allow_replace,
+                     allow_restart=args.allow_restart)
     result = engine.diff()
     _print_errors(result)
     if args.output == "json":

@@ -6,6 +6,7 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
+from reconciler.errors import ReconcilerError
 from reconciler.fsutil import atomic_write_json
 from reconciler.model import DeviceType, OwnershipRecord
 
@@ -25,8 +26,6 @@ def load_inventory(path: Path) -> dict[str, OwnershipRecord]:
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as exc:
-        from reconciler.errors import ReconcilerError
-
         raise ReconcilerError(f"{path}: inventory unreadable ({exc}); fix or restore it") from exc
     records = {}
     for name, entry in raw.get("owned", {}).items():

@@ -348,14 +348,8 @@ class Engine:
 
         # firmware values are read once per process (they change only with a power cycle)
         # RDMA devices only on a DPU: the emulator's ports have no kernel side
-        world = observe(self.backend, read_firmware=True,
-                        read_rdma=self.backend.kind != "emulator")
-        values = self.backend.cache.get("firmware")
-        next_boot = getattr(values, "next_boot", None)
-        if next_boot and world.controller.firmware:
-            controller = dataclasses.replace(world.controller, firmware_next_boot=next_boot)
-            world = dataclasses.replace(world, controller=controller)
-        return world
+        return observe(self.backend, read_firmware=True,
+                       read_rdma=self.backend.kind != "emulator")
 
     def _plan_options(self, desired: DesiredState, world: ObservedWorld, hold) -> PlanOptions:
         firmware = dict(world.controller.firmware) or None

@@ -193,7 +193,10 @@ def _with_firmware(
             return controller
     values: MlxconfigValues = backend.cache["firmware"]
     in_force = values.current or values.next_boot
-    return dataclasses.replace(controller, firmware=frozen_map(in_force))
+    next_boot = frozen_map(values.next_boot if in_force else {})
+    return dataclasses.replace(
+        controller, firmware=frozen_map(in_force), firmware_next_boot=next_boot
+    )
 
 
 def read_config(path: Path) -> tuple[Mapping | None, str | None]:

@@ -282,6 +282,9 @@ def _apply_summary(result, *, color: bool) -> str:
     done = ", ".join(f"{n} {a}" for a, n in sorted(counts.items())) or "no changes"
     blocked = sum(1 for s in result.statuses if s.state is SpecState.BLOCKED)
     colour = green if result.exit_code == 0 else (yellow if result.exit_code == 3 else red)
+    if result.errors and not result.applied and not result.failed:
+        lines.append(f"{red}Apply: nothing changed: {len(result.errors)} error(s) above.{reset}")
+        return "\n".join(lines)
     lines.append(
         f"{colour}Apply: {done}; {blocked} blocked; {len(result.failed)} failed "
         f"({result.mutating_calls} controller calls).{reset}"

@@ -22,7 +22,16 @@ from reconciler.errors import BackendError
 from reconciler.inventory import load_inventory, save_inventory
 from reconciler.journal import Journal
 from reconciler.lock import writer_lock
-from reconciler.model import Action, Change, CycleResult, DesiredState, ObservedWorld, Plan
+from reconciler.model import (
+    Action,
+    Change,
+    CycleResult,
+    DesiredState,
+    ObservedWorld,
+    Plan,
+    SpecState,
+    SpecStatus,
+)
 from reconciler.plan import PlanOptions, plan
 from reconciler.resources.loop_guard import LoopGuard, LoopVerdict
 
@@ -116,14 +125,30 @@ class Engine:
 
     def reconcile(self, *, hold: frozenset[str] = frozenset()) -> CycleResult:
         """A full cycle under the one-writer lock (a dry run only plans)."""
-        if self.options.dry_run:
-            result = self.diff(hold=hold)
-            self._write_status(result)
-            return result
-        with writer_lock(self.data_dir / "lock", timeout=self.options.lock_timeout):
-            result = self._cycle(hold)
+        started = time.monotonic()
+        try:
+            if self.options.dry_run:
+                result = self.diff(hold=hold)
+            else:
+                with writer_lock(self.data_dir / "lock", timeout=self.options.lock_timeout):
+                    result = self._cycle(hold)
+        except BackendError as exc:
+            # the status file must not keep saying "applied" while nobody can check
+            result = self._unreachable(exc, time.monotonic() - started)
         self._write_status(result)
         return result
+
+    def _unreachable(self, exc: BackendError, duration_s: float) -> CycleResult:
+        """A cycle that could not observe the controller: every spec is in error, retried."""
+        desired = self.load()
+        generations = _generations(desired)
+        reason = str(exc)
+        statuses = tuple(
+            SpecStatus(s.name, SpecState.ERROR, reason, generations.get(s.name), temporary=True)
+            for s in desired.devices
+        )
+        return CycleResult(plan=Plan(), statuses=statuses, errors=(reason,),
+                           duration_s=duration_s, exit_code=1)
 
     # -- the cycle ---------------------------------------------------------------
 

@@ -203,3 +203,21 @@ class TestFleet:
         sandbox.copy_example("vf-fleet")
         sandbox.virtnet("apply", check=0)
         sandbox.virtnet("diff", check=0)
+
+
+class TestUnreachableController:
+    """Status never lies: while the controller cannot be asked, specs read as errors."""
+
+    def test_stopped_controller_turns_statuses_to_error_until_it_is_back(self, sandbox):
+        sandbox.hotplug("web", "0c:c4:7a:00:00:81")
+        sandbox.virtnet("apply", check=0)
+        sandbox.emu("stop")
+        proc = sandbox.virtnet("apply", check=1)
+        assert "Can't connect" in proc.stderr
+        status = json.loads(sandbox.virtnet("status", "-o", "json", check=0).stdout)
+        web = status["specs"]["web"]
+        assert (web["state"], web["temporary"]) == ("error", True)
+        sandbox.emu("start")
+        sandbox.virtnet("apply", check=0)
+        status = json.loads(sandbox.virtnet("status", "-o", "json", check=0).stdout)
+        assert status["specs"]["web"]["state"] == "applied"

@@ -227,3 +227,41 @@ class TestMetricsEndpoint:
         assert 'virtnet_reconcile_total{result="converged"}' in body
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as resp:
             assert resp.status == 200
+
+
+def _git(*args: str, cwd) -> None:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"}
+    subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True)
+
+
+def _hotplug_doc(name: str, mac: str) -> str:
+    return (f"apiVersion: virtnet/v1\nkind: VirtioNetDevice\nmetadata:\n  name: {name}\n"
+            f"spec:\n  type: hotplug\n  ib_device: mlx5_0\n  mac: \"{mac}\"\n")
+
+
+@pytest.mark.skipif(subprocess.run(["git", "--version"], capture_output=True,
+                                   check=False).returncode != 0, reason="needs git")
+class TestGitCheckout:
+    """The state dir is a git checkout: `git pull` and `git checkout` are followed for real."""
+
+    def test_pull_adds_and_checkout_of_an_older_commit_prunes(self, sandbox, watcher, tmp_path):
+        origin = tmp_path / "origin"
+        origin.mkdir()
+        _git("init", "-q", "-b", "main", cwd=origin)
+        (origin / "a.yaml").write_text(_hotplug_doc("a", "0c:c4:7a:00:06:01"))
+        _git("add", ".", cwd=origin)
+        _git("commit", "-q", "-m", "a", cwd=origin)
+        _git("clone", "-q", str(origin), str(sandbox.state), cwd=tmp_path)
+        watcher("--resync", "3600")  # only the file events can wake it
+        assert _poll(lambda: "0c:c4:7a:00:06:01" in _macs(sandbox))
+
+        (origin / "b.yaml").write_text(_hotplug_doc("b", "0c:c4:7a:00:06:02"))
+        _git("add", ".", cwd=origin)
+        _git("commit", "-q", "-m", "b", cwd=origin)
+        _git("pull", "-q", "--ff-only", cwd=sandbox.state)
+        assert _poll(lambda: "0c:c4:7a:00:06:02" in _macs(sandbox))
+
+        _git("checkout", "-q", "HEAD~1", cwd=sandbox.state)
+        assert _poll(lambda: "0c:c4:7a:00:06:02" not in _macs(sandbox))
+        assert "0c:c4:7a:00:06:01" in _macs(sandbox)

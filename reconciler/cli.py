@@ -203,13 +203,13 @@ def _progress_printer():
     tty = sys.stderr.isatty()
 
     def show(index: int, total: int, change) -> None:
-        if total < 10:
+        if total < 20:
             return
         if tty:
             end = "\n" if index == total else ""
             print(f"\r[{index}/{total}] {change.action.value} {change.name}\x1b[K",
                   end=end, file=sys.stderr, flush=True)
-        elif index == total or index % max(total // 10, 1) == 0:
+        elif index * 10 // total > (index - 1) * 10 // total:  # each tenth, once
             print(f"progress: {index}/{total}", file=sys.stderr, flush=True)
 
     return show

@@ -22,7 +22,7 @@ def validate(directory: Path) -> subprocess.CompletedProcess:
 class TestValidateCommand:
     """Exit 0 with a summary for good specs, exit 1 with file:line errors for bad ones."""
 
-    @pytest.mark.parametrize("example", ["quickstart", "vf-fleet", "lag"])
+    @pytest.mark.parametrize("example", ["quickstart", "vf-fleet", "lag", "gitops"])
     def test_examples_are_valid(self, example):
         result = validate(ROOT / "examples" / example)
         assert result.returncode == 0, result.stderr

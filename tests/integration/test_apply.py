@@ -221,3 +221,17 @@ class TestUnreachableController:
         sandbox.virtnet("apply", check=0)
         status = json.loads(sandbox.virtnet("status", "-o", "json", check=0).stdout)
         assert status["specs"]["web"]["state"] == "applied"
+
+
+class TestDryRun:
+    """`apply --dry-run` plans and prints, and changes nothing."""
+
+    def test_dry_run_prints_the_plan_and_makes_no_mutating_call(self, sandbox):
+        sandbox.hotplug("web", "0c:c4:7a:00:00:91")
+        sandbox.clear_calls()
+        proc = sandbox.virtnet("apply", "--dry-run", check=0)
+        assert "+ hotplug web" in proc.stdout
+        assert sandbox.mutating_calls() == 0
+        assert sandbox.hotplugs() == []
+        status = json.loads(sandbox.virtnet("status", "-o", "json", check=0).stdout)
+        assert status["specs"]["web"]["state"] == "pending"

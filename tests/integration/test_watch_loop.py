@@ -265,3 +265,27 @@ class TestGitCheckout:
         _git("checkout", "-q", "HEAD~1", cwd=sandbox.state)
         assert _poll(lambda: "0c:c4:7a:00:06:02" not in _macs(sandbox))
         assert "0c:c4:7a:00:06:01" in _macs(sandbox)
+
+
+class TestDetectOnly:
+    """`virtnet watch --dry-run` reports drift in the status file and never changes anything."""
+
+    def test_dry_run_watch_reports_drift_without_repairing_it(self, sandbox, watcher):
+        sandbox.hotplug("web", "0c:c4:7a:00:07:01")
+        sandbox.virtnet("apply", check=0)
+        vuid = sandbox.device_by_mac("0c:c4:7a:00:07:01")["vuid"]
+        sandbox.emu("unplug", "-u", vuid)
+        sandbox.clear_calls()
+        w = watcher("--dry-run")
+
+        def pending():
+            path = sandbox.root / "status" / "status.json"
+            if not path.exists():
+                return False
+            spec = json.loads(path.read_text())["specs"].get("web", {})
+            return spec.get("state") == "pending"
+
+        assert _poll(pending)
+        assert _poll(lambda: w.cycles() >= 3)  # several cycles: resync is 1 s
+        assert sandbox.mutating_calls() == 0
+        assert "0c:c4:7a:00:07:01" not in _macs(sandbox)

@@ -27,7 +27,7 @@ from reconciler.model import (
     OwnershipRecord,
 )
 
-__all__ = ["ApplyReport", "Executor", "RetryPolicy", "resolve_pending"]
+__all__ = ["ApplyReport", "Executor", "MacStillHeld", "RetryPolicy", "resolve_pending"]
 
 log = structlog.get_logger("virtnet.apply")
 
@@ -77,6 +77,21 @@ class Executor:
         self.retry = retry
         self.progress = progress
         self.sleep = sleep
+        self.macs: dict[str, str] = {}  # MAC -> VUID of the live device holding it
+
+    def track(self, world: ObservedWorld) -> None:
+        """Start from who holds which MAC, so no change can make two devices share one.
+
+        The plan orders a MAC's release before its new claim; if the release fails,
+        the claim must not run. A migrating device hides its MAC: ours still holds
+        the one in our record.
+        """
+        by_vuid = {r.vuid: r.mac for r in self.inventory.values()}
+        self.macs = {}
+        for dev in world.devices:
+            mac = dev.mac or by_vuid.get(dev.vuid)
+            if mac:
+                self.macs[mac.lower()] = dev.vuid
 
     def run(self, changes: tuple[Change, ...], *, atomic: bool = False) -> ApplyReport:
         report = ApplyReport()
@@ -86,9 +101,11 @@ class Executor:
                 self.progress(index, total, change)
             started = time.monotonic()
             try:
+                self._check_mac(change)
                 self._with_retries(change, report)
-            except BackendError as exc:
-                temporary = isinstance(exc, BusyError)
+                self._moved_mac(change)
+            except (BackendError, MacStillHeld) as exc:
+                temporary = isinstance(exc, BusyError | MacStillHeld)
                 report.failed.append((change.name, str(exc), temporary))
                 log.warning(
                     "change_failed", device=change.name, action=change.action.value,
@@ -117,6 +134,30 @@ class Executor:
                 log.error("rollback_step_failed", error=str(exc))
         report.undo.clear()
         report.rolled_back = True
+
+    # -- MAC bookkeeping --------------------------------------------------------
+
+    def _check_mac(self, change: Change) -> None:
+        mac = _new_mac(change)
+        holder = self.macs.get(mac) if mac else None
+        if holder is not None and holder != change.vuid:
+            raise MacStillHeld(
+                f"mac {mac} is still used by device {holder} (the change that frees it did "
+                "not happen); not applied"
+            )
+
+    def _moved_mac(self, change: Change) -> None:
+        gone = change.vuid if change.action in (Action.UNPLUG, Action.REPLACE) else None
+        mac = _new_mac(change)
+        if change.action is Action.MODIFY and mac:
+            gone = change.vuid
+        if gone is not None:
+            self.macs = {m: v for m, v in self.macs.items() if v != gone}
+        if mac:
+            record = self.inventory.get(change.name)
+            vuid = change.vuid if change.action is Action.MODIFY else (record and record.vuid)
+            if vuid:
+                self.macs[mac] = vuid
 
     # -- one change ----------------------------------------------------------
 
@@ -231,6 +272,20 @@ _HANDLERS: Mapping[Action, Callable[[Executor, Change, ApplyReport], None]] = {
     Action.CONFIG: Executor._config,
     Action.RECOVERY_CLEANUP: Executor._recovery_cleanup,
 }
+
+
+class MacStillHeld(Exception):
+    """A change would give a MAC that another live device still has: skipped, retried."""
+
+
+def _new_mac(change: Change) -> str | None:
+    """The MAC a change gives to a device (hotplug, replace, or a modify of the MAC)."""
+    if change.action in (Action.HOTPLUG, Action.REPLACE) and change.spec is not None:
+        return change.spec.mac.lower()
+    if change.action is Action.MODIFY and Spec.MAC in change.fields:
+        new = change.fields[Spec.MAC][1]
+        return new.lower() if isinstance(new, str) else None
+    return None
 
 
 def _hotplug_spec(change: Change) -> DeviceSpec:

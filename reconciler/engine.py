@@ -180,6 +180,7 @@ class Engine:
             lambda inv: save_inventory(self.inventory_path, inv),
             retry=self.retry, progress=self.progress, sleep=self.sleep,
         )
+        executor.track(world)
         guard = LoopGuard(self.loops_path)
         report, looped = self._execute(
             executor, guard, the_plan, world, desired=desired, inventory=inventory, options=options
@@ -236,6 +237,7 @@ class Engine:
         if report.failed:
             return report, []  # never touch devices of a controller that may be down
         world = self._observe()
+        executor.track(world)
         again = plan(desired, world, inventory, options)
         if again.errors:
             return report, []

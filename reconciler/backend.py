@@ -113,6 +113,13 @@ def resolve_backend(
     if chosen not in (None, VENDOR, EMULATOR):
         raise BackendError(f"unknown backend {chosen!r}: use 'vendor' or 'emulator'")
     vendor = find_vendor_cli(env) if chosen != EMULATOR else None
+    explicit = env.get("VIRTNET_VENDOR_CLI")
+    if explicit and vendor is None and chosen != EMULATOR:
+        # a typo here must not quietly turn a DPU's reconciler into an emulator's
+        raise BackendError(
+            f"VIRTNET_VENDOR_CLI={explicit} is not an executable vendor virtnet CLI; "
+            "fix it, or choose --backend emulator"
+        )
     if chosen == VENDOR and vendor is None:
         where = env.get("VIRTNET_VENDOR_CLI") or " or ".join(VENDOR_CLI_PATHS)
         raise BackendError(f"vendor backend asked for, but no vendor virtnet CLI at {where}")

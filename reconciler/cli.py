@@ -302,9 +302,22 @@ def _cmd_watch(args) -> int:
 
 
 def _cmd_status(args) -> int:
-    from reconciler.status import default_status_dir, read_status, render_status
+    from reconciler.status import (
+        STATUS_FILE,
+        default_status_dir,
+        read_status,
+        render_status,
+    )
 
-    data = read_status(default_status_dir())
+    status_dir = default_status_dir()
+    if not (status_dir / STATUS_FILE).exists():
+        # nothing has run yet: that is a state to report, not an error (contract: exit 0)
+        if args.output == "json":
+            print('{"specs": {}, "updated": null}')
+        else:
+            print(f"No status yet in {status_dir}: run virtnet apply or virtnet watch.")
+        return 0
+    data = read_status(status_dir)
     if args.output == "json":
         import json
 

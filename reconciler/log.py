@@ -22,7 +22,11 @@ def configure_logging(*, json: bool | None = None, level: str = "info") -> None:
     """
     name = level.lower()
     if name not in _LEVELS:
-        raise ValueError(f"unknown log level {level!r}: expected one of {', '.join(_LEVELS)}")
+        from reconciler.errors import ReconcilerError
+
+        raise ReconcilerError(
+            f"unknown log level {level!r} (VIRTNET_LOG_LEVEL): expected one of {', '.join(_LEVELS)}"
+        )
     as_json = not sys.stderr.isatty() if json is None else json
     renderer = (
         structlog.processors.JSONRenderer(sort_keys=False)

@@ -72,9 +72,9 @@ def write_status(status_dir: Path, result: CycleResult, *, now: float | None = N
         "specs": specs,
     }
     status_dir = Path(status_dir)
-    status_dir.mkdir(parents=True, exist_ok=True)
-    # readable by monitoring agents, writable only by us: the status is public, not secret
-    os.chmod(status_dir, 0o755)  # noqa: S103
+    # readable by monitoring agents, writable only by us: the status is public, not secret.
+    # Only a directory we create gets our mode; an existing one (even /tmp) is left as is.
+    status_dir.mkdir(parents=True, exist_ok=True, mode=0o755)
     # compact: at 4096 specs indenting costs more than the rest of the write;
     # people read it through `virtnet status` (or `-o json`, which indents)
     atomic_write_json(status_dir / STATUS_FILE, data, mode=0o644, indent=None)

@@ -61,8 +61,18 @@ class TestSelection:
 
     def test_vendor_asked_for_but_missing_is_a_clear_error(self, tmp_path):
         env = {"VIRTNET_VENDOR_CLI": str(tmp_path / "absent")}
-        with pytest.raises(BackendError, match="no vendor virtnet CLI"):
+        with pytest.raises(BackendError, match="not an executable vendor virtnet CLI"):
             resolve_backend("vendor", env=env)
+
+    def test_a_wrong_vendor_cli_path_never_falls_back_to_the_emulator(self, tmp_path):
+        env = {"VIRTNET_VENDOR_CLI": str(tmp_path / "typo")}
+        with pytest.raises(BackendError, match="choose --backend emulator"):
+            resolve_backend(None, env=env)
+
+    def test_emulator_asked_for_ignores_the_vendor_cli_variable(self, tmp_path):
+        env = {"VIRTNET_VENDOR_CLI": str(tmp_path / "typo"),
+               "VIRTNET_EMULATOR_ROOT": str(tmp_path / "emu")}
+        assert resolve_backend("emulator", env=env).kind == "emulator"
 
     def test_unknown_backend_name_is_an_error(self):
         with pytest.raises(BackendError, match="unknown backend"):

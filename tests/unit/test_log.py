@@ -59,5 +59,7 @@ class TestLevels:
         assert [json.loads(line)["event"] for line in lines] == ["signal"]
 
     def test_unknown_level_is_rejected(self):
-        with pytest.raises(ValueError, match="unknown log level"):
+        from reconciler.errors import ReconcilerError
+
+        with pytest.raises(ReconcilerError, match="unknown log level"):
             configure_logging(level="chatty")

@@ -145,3 +145,20 @@ class TestRenderStatus:
         assert "\033[31m" not in text  # no error state in this data
         assert "\033[35mblocked" in text
         assert "\033[32mapplied" in text
+
+
+class TestExistingStatusDir:
+    """Writing the status never changes the mode of a directory it did not create."""
+
+    def test_a_sticky_world_writable_dir_keeps_its_mode(self, tmp_path):
+        import os
+        import stat
+
+        from reconciler.model import CycleResult, Plan
+        from reconciler.status import write_status
+
+        shared = tmp_path / "shared"
+        shared.mkdir()
+        os.chmod(shared, 0o1777)  # noqa: S103 - a /tmp-like directory is the case under test
+        write_status(shared, CycleResult(plan=Plan()))
+        assert stat.S_IMODE(shared.stat().st_mode) == 0o1777

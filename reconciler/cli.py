@@ -276,11 +276,18 @@ def _apply_summary(result, *, color: bool) -> str:
     for status in result.statuses:
         if status.state in (SpecState.BLOCKED, SpecState.PENDING):
             lines.append(f"{yellow}~ {status.name}: {status.state.value}: {status.reason}{reset}")
+    specs = {s.name for s in result.statuses}
+    for change in result.plan.blocked:
+        if change.name not in specs:  # an unplug or a record cleanup: no spec to report it
+            lines.append(f"{yellow}~ {change.action.value} {change.name}: blocked: "
+                         f"{change.reason}{reset}")
     counts = {}
     for change in result.applied:
         counts[change.action.value] = counts.get(change.action.value, 0) + 1
     done = ", ".join(f"{n} {a}" for a, n in sorted(counts.items())) or "no changes"
-    blocked = sum(1 for s in result.statuses if s.state is SpecState.BLOCKED)
+    blocked = sum(1 for s in result.statuses if s.state is SpecState.BLOCKED) + sum(
+        1 for c in result.plan.blocked if c.name not in specs
+    )
     colour = green if result.exit_code == 0 else (yellow if result.exit_code == 3 else red)
     if result.errors and not result.applied and not result.failed:
         lines.append(f"{red}Apply: nothing changed: {len(result.errors)} error(s) above.{reset}")

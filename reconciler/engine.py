@@ -18,7 +18,7 @@ import structlog
 
 from reconciler import outcome
 from reconciler.apply import Executor, RetryPolicy, resolve_pending
-from reconciler.errors import BackendError
+from reconciler.errors import BackendError, ReconcilerError
 from reconciler.inventory import load_inventory, save_inventory
 from reconciler.journal import Journal
 from reconciler.lock import writer_lock
@@ -135,6 +135,8 @@ class Engine:
         except BackendError as exc:
             # the status file must not keep saying "applied" while nobody can check
             result = self._unreachable(exc, time.monotonic() - started)
+        except OSError as exc:  # our own state files (disk full, read-only data dir)
+            raise ReconcilerError(f"cannot write the reconciler's state: {exc}") from exc
         self._write_status(result)
         return result
 

@@ -27,6 +27,15 @@ def load_inventory(path: Path) -> dict[str, OwnershipRecord]:
         return {}
     except (OSError, ValueError) as exc:
         raise ReconcilerError(f"{path}: inventory unreadable ({exc}); fix or restore it") from exc
+    try:
+        return _records(raw)
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise ReconcilerError(
+            f"{path}: inventory damaged ({type(exc).__name__}: {exc}); fix or restore it"
+        ) from exc
+
+
+def _records(raw) -> dict[str, OwnershipRecord]:
     records = {}
     for name, entry in raw.get("owned", {}).items():
         records[name] = OwnershipRecord(

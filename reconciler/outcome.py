@@ -42,6 +42,12 @@ def spec_statuses(
     for change in remaining.changes:
         by_name.setdefault(change.name, []).append(change)
     out = []
+    declared = {spec.name for spec in desired.devices}
+    # a rejected spec is not among the devices, but it was declared: it must say why
+    for name in sorted(desired.rejected - declared):
+        out.append(SpecStatus(name, SpecState.ERROR,
+                              "spec rejected (overlaps another spec or is invalid): "
+                              "see virtnet validate"))
     for spec in desired.devices:
         gen = generations.get(spec.name)
         if spec.name in desired.rejected:

@@ -273,6 +273,11 @@ class _Loop:
             if self._metrics is not None:
                 self._metrics.record_crash()
             return
+        except Exception:  # a bug: keep the daemon (and every other device) alive, loudly
+            log.exception("reconcile_crashed", hint="a bug in virtnet-reconciler: report it")
+            if self._metrics is not None:
+                self._metrics.record_crash()
+            return
         self.cycles += 1
         self._log_cycle(result, hold, result.duration_s or self._clock() - started)
         now = self._clock()

@@ -248,9 +248,13 @@ class Executor:
         from reconciler.resources.apply_config import restart_controller, write_config
 
         self.journal.begin(Intent("config", change.name))
-        backup = write_config(self.backend.conf_path, change.fields)
+        # owed until the restart is done: if it fails (or we die), the next run knows
+        # that what runs is not what the file says, even though the file matches
+        self.journal.owe_restart(change.name)
+        backup = write_config(self.backend.conf_path, change.fields) if change.fields else None
         report.mutating_calls += 1
         restart_controller(self.backend)
+        self.journal.restart_done()
         self.journal.done()
         log.info("controller_restarted", config=change.name,
                  backup=str(backup) if backup else None)
@@ -258,6 +262,11 @@ class Executor:
     def _recovery_cleanup(self, change: Change, report: ApplyReport) -> None:
         from reconciler.drivers.recovery import remove_record
 
+        if change.vuid in self.macs.values():
+            # a device got this VUID in this very run (the controller reuses them):
+            # the file is its fresh record now, not the orphan the plan saw
+            log.info("recovery_cleanup_skipped", vuid=change.vuid, why="VUID live again")
+            return
         if remove_record(self.backend.recovery_dir, change.vuid):
             report.mutating_calls += 1
             log.info("recovery_record_removed", vuid=change.vuid)

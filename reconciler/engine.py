@@ -240,7 +240,7 @@ class Engine:
             return report, []  # never touch devices of a controller that may be down
         world = self._observe()
         executor.track(world)
-        again = plan(desired, world, inventory, options)
+        again = plan(desired, world, inventory, self._refreshed(options))
         if again.errors:
             return report, []
         rest = [c for c in again.ready if c.action is not Action.CONFIG]
@@ -276,6 +276,10 @@ class Engine:
             log.warning("loop_guard_not_saved", path=str(self.loops_path), error=str(exc))
         return report, looped
 
+    def _refreshed(self, options: PlanOptions) -> PlanOptions:
+        """Options after changes ran: a restart done in this cycle is no longer owed."""
+        return dataclasses.replace(options, restart_owed=self.journal.restart_owed())
+
     def _controller_start(self) -> float | None:
         """When the controller last started; None when it does not say.
 
@@ -290,6 +294,7 @@ class Engine:
     def _verify(self, desired, inventory, options, report) -> tuple[Plan, int]:
         """Re-observe until the applied changes show (or attempts run out); forget unplugged."""
         applied = {c.name for c in report.applied}
+        options = self._refreshed(options)
         calls = 0
         remaining = Plan()
         for attempt in range(self.options.verify_attempts):
@@ -385,6 +390,7 @@ class Engine:
         if firmware is None and desired.firmware is not None:
             firmware = dict(desired.firmware.values)
         return PlanOptions(
+            restart_owed=self.journal.restart_owed(),
             prune=self.options.prune, allow_replace=self.options.allow_replace,
             allow_restart=self.options.allow_restart, hold=frozenset(hold), firmware=firmware,
         )

@@ -44,6 +44,19 @@ class Journal:
     def __init__(self, path: Path):
         self.path = path
         self.interrupted_path = path.with_name("interrupted.json")
+        self.restart_path = path.with_name("restart-owed.json")
+
+    def owe_restart(self, config_name: str) -> None:
+        """virtnet.conf is about to change: a controller restart is owed until done."""
+        atomic_write_json(self.restart_path, {"config": config_name, "since": time.time()},
+                          mode=0o600)
+
+    def restart_done(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.restart_path)
+
+    def restart_owed(self) -> bool:
+        return self.restart_path.exists()
 
     def begin(self, intent: Intent) -> None:
         if intent.started is None:

@@ -58,6 +58,7 @@ class PlanOptions:
     hold: frozenset[str] = frozenset()
     firmware: Mapping[str, int] | None = None
     defaults: Mapping[str, int] = field(default_factory=lambda: HOTPLUG_DEFAULTS)
+    restart_owed: bool = False
 
 
 def plan(
@@ -140,7 +141,8 @@ def _needs_rdma_device(change: Change, rdma_devices: tuple[str, ...]) -> Change:
 
 def _resources(desired: DesiredState, observed: ObservedWorld, options: PlanOptions) -> DiffResult:
     """The non-device resources: controller config, recovery records, firmware profile."""
-    opts = DiffOptions(allow_restart=options.allow_restart, prune=options.prune)
+    opts = DiffOptions(allow_restart=options.allow_restart, prune=options.prune,
+                       restart_owed=options.restart_owed)
     result = DiffResult()
     for module in (controller_config, recovery_records, firmware_profile):
         result += module.diff(desired, observed, opts)

@@ -20,7 +20,12 @@ reference leaves open, made here:
   migrating during its own 1/n slice; hotplug/unplug get EBUSY for the whole window.
 * Restart / stop+start / power-cycle rebuild the controller from firmware, the
   host's sriov_numvfs and recovery records only (MTU, features, queue size revert).
-  Records that do not fit the (new) limits are ignored and stay on disk.
+  Records that do not fit the (new) limits are ignored and stay on disk, and so
+  are record files that cannot be read or parsed or whose JSON is not an object.
+* A corrupt ``state.json`` or an unusable root is one ``ERR: `` line on stderr and
+  exit 1 (``init`` still works, to start over); any other unexpected failure of
+  ``virtnet-emu`` is ``ERR: internal emulator error: <type>: <msg>``, never a
+  traceback (``VIRTNET_DEBUG=1`` re-raises).
 * Faults target hotplug/unplug/modify unless ``--ops`` says otherwise.
 """
 

@@ -6,7 +6,7 @@ import errno as E
 import io
 import os
 import time
-from contextlib import redirect_stderr, redirect_stdout
+from contextlib import ExitStack, redirect_stderr, redirect_stdout
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,7 +17,7 @@ from reconciler.emulator.faults import FaultConfig
 from reconciler.emulator.firmware import FirmwareProfile
 from reconciler.emulator.render import connect_error, error_text
 from reconciler.emulator.state import ControllerState, Device
-from reconciler.emulator.store import FileStore, MemoryStore
+from reconciler.emulator.store import CorruptState, FileStore, MemoryStore
 
 __all__ = ["CLI_VERSION", "Emulator"]
 
@@ -49,12 +49,21 @@ class Emulator:
             return 0, CLI_VERSION + "\n", ""
         if args.op is None:
             return 2, "", build_parser().format_usage()
-        with self.store.lock():
-            return self._locked(args, list(argv))
+        with ExitStack() as stack:
+            try:
+                stack.enter_context(self.store.lock())
+            except OSError as exc:
+                root = getattr(self.store, "root", "?")
+                return 1, "", f"ERR: emulator root {root} is unusable: {exc.strerror or exc}\n"
+            try:
+                return self._locked(args, list(argv))
+            except CorruptState as exc:
+                return 1, "", _corrupt_text(exc)
 
     def _locked(self, args, argv: list[str]) -> Result:
         now = time.time()
-        state = self._load()
+        # init replaces the state wholesale, so it must work even when state.json is corrupt
+        state = None if args.op == "init" else self._load()
         if args.op == "init" or state is None:
             state = handlers.init_state(self.store, args if args.op == "init" else None, now)
             if args.op == "init":
@@ -104,8 +113,15 @@ class Emulator:
         return result
 
     def _load(self) -> ControllerState | None:
+        """The saved state; one that parses but does not fit the schema is CorruptState too."""
         data = self.store.load()
-        return ControllerState.from_json(data) if data is not None else None
+        if data is None:
+            return None
+        try:
+            return ControllerState.from_json(data)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            path = getattr(self.store, "state_path", "state")
+            raise CorruptState(path, f"{type(exc).__name__}: {exc}") from exc
 
     # ---- typed helpers for tests -----------------------------------------------------
     def state(self) -> ControllerState:
@@ -144,6 +160,14 @@ class Emulator:
 
             self.store.root.mkdir(parents=True, exist_ok=True)
             self.store.conf_path.write_text(json.dumps(conf, indent=2))
+
+
+def _corrupt_text(exc: CorruptState) -> str:
+    """The one stderr line for an unusable state.json, with the way out."""
+    return (
+        f"ERR: emulator state {exc.path} is corrupt: {exc.reason}; "
+        "remove it or run virtnet-emu init --force\n"
+    )
 
 
 def _mlx_json(state: ControllerState) -> dict:

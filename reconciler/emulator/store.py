@@ -11,7 +11,16 @@ from pathlib import Path
 
 from reconciler.fsutil import atomic_write_bytes, atomic_write_json
 
-__all__ = ["FileStore", "MemoryStore", "Store"]
+__all__ = ["CorruptState", "FileStore", "MemoryStore", "Store"]
+
+
+class CorruptState(Exception):
+    """``state.json`` exists but cannot be used: the emulator refuses rather than guess."""
+
+    def __init__(self, path: Path | str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = str(path)
+        self.reason = reason
 
 
 class Store:
@@ -100,10 +109,16 @@ class FileStore(Store):
             os.close(fd)  # closing drops the lock
 
     def load(self):
+        """The saved state, ``None`` when absent; unreadable or non-object JSON is CorruptState."""
         try:
-            return json.loads(self.state_path.read_bytes())
+            data = json.loads(self.state_path.read_bytes())
         except FileNotFoundError:
             return None
+        except (OSError, ValueError) as exc:
+            raise CorruptState(self.state_path, str(exc)) from exc
+        if not isinstance(data, dict):
+            raise CorruptState(self.state_path, f"top level is {type(data).__name__}, not object")
+        return data
 
     def save(self, data, mlxconfig):
         text = json.dumps(data, separators=(",", ":"))
@@ -118,6 +133,7 @@ class FileStore(Store):
             return None
 
     def records(self):
+        """Every parseable record; as on the DPU, a file that is not a JSON object is skipped."""
         out = {}
         if not self.recovery_dir.is_dir():
             return out
@@ -125,7 +141,9 @@ class FileStore(Store):
             if entry.name.startswith(".") or not entry.is_file():
                 continue
             with contextlib.suppress(ValueError, OSError):
-                out[entry.name] = json.loads(Path(entry.path).read_bytes())
+                record = json.loads(Path(entry.path).read_bytes())
+                if isinstance(record, dict):
+                    out[entry.name] = record
         return out
 
     def write_record(self, vuid, record):

@@ -15,6 +15,8 @@ class DiffOptions:
 
     allow_restart: bool = False
     prune: bool = False
+    # virtnet.conf was written but the controller has not restarted since (our marker)
+    restart_owed: bool = False
 
 
 @dataclass(frozen=True, slots=True)

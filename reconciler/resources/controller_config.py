@@ -42,6 +42,10 @@ __all__ = [
 ]
 
 REASON_RESTART_REQUIRED = "controller restart required: rerun with --allow-restart"
+REASON_RESTART_OWED = (
+    "virtnet.conf was written but the controller has not restarted since: "
+    "rerun with --allow-restart"
+)
 
 
 def diff(desired: DesiredState, world: ObservedWorld, options: DiffOptions) -> DiffResult:
@@ -51,11 +55,13 @@ def diff(desired: DesiredState, world: ObservedWorld, options: DiffOptions) -> D
     if spec is None:
         return DiffResult(warnings=warnings)
     fields = config_fields(world.config_on_disk, spec.content)
-    if not fields:
+    if not fields and not options.restart_owed:
         return DiffResult(warnings=warnings)
     status, reason, temporary = ChangeStatus.READY, None, False
     if not options.allow_restart:
-        status, reason = ChangeStatus.BLOCKED, REASON_RESTART_REQUIRED
+        # the file on disk may already match: what runs is what the controller read
+        status = ChangeStatus.BLOCKED
+        reason = REASON_RESTART_REQUIRED if fields else REASON_RESTART_OWED
     elif (problem := restart_problem(world)) is not None:
         status, reason, temporary = ChangeStatus.BLOCKED, problem[0], problem[1]
     change = Change(

@@ -197,3 +197,20 @@ class TestApplyLoop:
         )
         status = json.loads(sandbox.virtnet("status", "-o", "json", check=0).stdout)
         assert "not retrying" in json.dumps(status)
+
+
+class TestRestartOwed:
+    """A config written but never restarted is not reported as applied."""
+
+    def test_failed_restart_stays_owed_until_a_restart_happens(self, sandbox):
+        _config(sandbox, sf_pool_percent=10)
+        sandbox.emu("fault", "set", "--fail-nth", "1", "--ops", "restart")
+        sandbox.virtnet("apply", "--allow-restart", check=1)
+        sandbox.emu("fault", "clear")
+        proc = sandbox.virtnet("apply", check=3)  # the file matches, the controller does not
+        assert "has not restarted since" in proc.stdout
+        sandbox.virtnet("diff", check=2)
+        sandbox.virtnet("apply", "--allow-restart", check=0)
+        status = json.loads(sandbox.virtnet("status", "-o", "json", check=0).stdout)
+        assert status["specs"]["ctl"]["state"] == "applied"
+        sandbox.virtnet("diff", check=0)

@@ -52,6 +52,7 @@ class ApplyReport:
     failed: list[tuple[str, str, bool]] = field(default_factory=list)
     mutating_calls: int = 0
     undo: list[Callable[[], None]] = field(default_factory=list)
+    undone: list[Change] = field(default_factory=list)  # applied, then rolled back
     rolled_back: bool = False
     rollback_errors: list[str] = field(default_factory=list)
 
@@ -133,6 +134,8 @@ class Executor:
                 report.rollback_errors.append(str(exc))
                 log.error("rollback_step_failed", error=str(exc))
         report.undo.clear()
+        report.undone += report.applied
+        report.applied.clear()  # nothing this run did is left in place
         report.rolled_back = True
 
     # -- MAC bookkeeping --------------------------------------------------------
@@ -191,8 +194,7 @@ class Executor:
         )
         self._save_inventory(self.inventory)
         self.journal.done()
-        vuid = result.vuid
-        report.undo.append(lambda: self.backend.cli.unplug(vuid))
+        report.undo.append(lambda: self._unhotplug(spec.name, result.vuid))
 
     def _unplug(self, change: Change, report: ApplyReport) -> None:
         self.journal.begin(Intent("unplug", change.name, vuid=change.vuid))
@@ -203,6 +205,15 @@ class Executor:
         if change.observed is not None:
             previous = _spec_from_observed(change.name, change.observed)
             report.undo.append(lambda: self._rehotplug(previous))
+
+    def _unhotplug(self, name: str, vuid: str) -> None:
+        """Rollback of our own hotplug: unplug it and forget that we own it."""
+        self.journal.begin(Intent("unplug", name, vuid=vuid))
+        self.backend.cli.unplug(vuid)
+        if (record := self.inventory.get(name)) is not None and record.vuid == vuid:
+            del self.inventory[name]
+            self._save_inventory(self.inventory)
+        self.journal.done()
 
     def _rehotplug(self, spec: DeviceSpec) -> None:
         result = self.backend.cli.hotplug(spec)

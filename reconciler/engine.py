@@ -201,6 +201,9 @@ class Engine:
             report.applied += more.applied
             report.failed += more.failed
             report.mutating_calls += more.mutating_calls
+            report.rolled_back |= more.rolled_back
+            report.undone += more.undone
+            report.rollback_errors += more.rollback_errors
             looped += more_looped
             the_plan = dataclasses.replace(the_plan, changes=the_plan.changes + tuple(follow))
             remaining, extra = self._verify(desired, inventory, options, more)
@@ -208,12 +211,14 @@ class Engine:
         failed = list(report.failed) + [(v.name, v.message, False) for v in looped]
         if report.rolled_back:
             errors.append(
-                f"apply failed and was rolled back ({len(report.applied)} change(s) undone)"
+                f"apply failed and was rolled back ({len(report.undone)} change(s) undone)"
                 + (f"; rollback problems: {'; '.join(report.rollback_errors)}"
                    if report.rollback_errors else "")
             )
+        # after a rollback nothing was left applied: what remains is still to do
         statuses = outcome.spec_statuses(desired, remaining, failed=failed,
-                                         generations=_generations(desired))
+                                         generations=_generations(desired),
+                                         verified=not report.rolled_back)
         exit_code = outcome.apply_exit_code(desired, remaining, statuses, the_plan.errors)
         if report.rolled_back:
             exit_code = 1
@@ -249,6 +254,7 @@ class Engine:
         report.failed += more.failed
         report.mutating_calls += more.mutating_calls
         report.rolled_back = more.rolled_back
+        report.undone += more.undone
         report.rollback_errors += more.rollback_errors
         return report, looped
 

@@ -164,9 +164,12 @@ class TestFirmwareAndFaults:
             sandbox.hotplug(f"hp-{i}", f"0c:c4:7a:00:00:7{i}")
         sandbox.emu("fault", "set", "--fail-nth", "3", "--ops", "hotplug")
         proc = sandbox.virtnet("apply", "--atomic", check=1)
-        assert "rolled back" in proc.stderr
+        assert "rolled back (2 change(s) undone)" in proc.stderr
+        assert "Apply: no changes" in proc.stdout  # nothing this run did is left
         sandbox.emu("fault", "clear")
         assert sandbox.hotplugs() == []
+        inventory = json.loads((sandbox.root / "emu" / "reconciler" / "inventory.json").read_text())
+        assert inventory["owned"] == {}  # undone hotplugs are not ours any more
         sandbox.virtnet("apply", check=0)
         assert len(sandbox.hotplugs()) == 4
 

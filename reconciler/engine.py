@@ -114,6 +114,7 @@ class Engine:
         world = self._observe()
         inventory = load_inventory(self.inventory_path)
         the_plan = plan(desired, world, inventory, self._plan_options(desired, world, hold))
+        the_plan = self._with_notes(the_plan, world, desired)
         statuses = outcome.spec_statuses(desired, the_plan, verified=False,
                                          generations=_generations(desired))
         return CycleResult(
@@ -164,6 +165,7 @@ class Engine:
         waiting = self._settle_interrupted(interrupted, world, inventory) if interrupted else {}
         options = self._plan_options(desired, world, hold | frozenset(waiting))
         the_plan = _explain_waits(plan(desired, world, inventory, options), waiting)
+        the_plan = self._with_notes(the_plan, world, desired)
         errors = [str(e) for e in desired.errors]
         if the_plan.errors:
             # firmware limits or overlaps: not a single mutating call
@@ -335,6 +337,8 @@ class Engine:
             from reconciler.drivers.procs import wait_for_calls
 
             for intent in intents:
+                if intent.op not in ("hotplug", "unplug", "modify"):
+                    continue  # only vendor-CLI calls have a process to wait for
                 markers = [intent.op, intent.mac or intent.vuid or ""]
                 waited = wait_for_calls(markers, timeout=self.backend.cli.timeout)
                 if waited:
@@ -382,6 +386,17 @@ class Engine:
                 changed = True
         if changed:
             save_inventory(self.inventory_path, inventory)
+
+    @staticmethod
+    def _with_notes(the_plan: Plan, world: ObservedWorld, desired: DesiredState) -> Plan:
+        """What observation could not read (firmware, records, representors) is said,
+        when it matters: representors only if some spec manages one."""
+        wants_rep = any(spec.representor is not None for spec in desired.devices)
+        notes = tuple(n for n in world.notes
+                      if wants_rep or not n.startswith("representors not read"))
+        if not notes:
+            return the_plan
+        return dataclasses.replace(the_plan, warnings=the_plan.warnings + notes)
 
     def _observe(self) -> ObservedWorld:
         from reconciler.observe import observe

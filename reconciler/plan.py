@@ -168,7 +168,13 @@ def _retyped(
         if dev is None or dev.type is not DeviceType.HOTPLUG:
             continue
         fields = frozen_map({Spec.TYPE: (DeviceType.HOTPLUG.value, spec.type.value)})
-        if allow_replace:
+        if allow_replace and dev.driver_bound:
+            # as for any replace: never yank a device from under a running guest
+            reason = (f"guest driver bound (dev_status {dev.driver_status:#x}): unbind the "
+                      "device on the host before it is replaced")
+            out.append(Change(Action.UNPLUG, spec.name, fields, ChangeStatus.BLOCKED, reason,
+                              vuid=dev.vuid, observed=dev))
+        elif allow_replace:
             out.append(Change(Action.UNPLUG, spec.name, fields, vuid=dev.vuid, observed=dev))
         else:
             reason = "immutable field type changed: rerun with --allow-replace"

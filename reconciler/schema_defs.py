@@ -114,6 +114,8 @@ def _metadata() -> dict[str, Any]:
             "name": {"type": "string", "pattern": NAME_PATTERN, "maxLength": 63},
             "labels": {
                 "type": "object",
+                # YAML keys may be numbers, booleans or null: labels are strings only
+                "propertyNames": {"type": "string", "minLength": 1, "maxLength": 253},
                 "additionalProperties": {"type": "string", "maxLength": 253},
             },
         },

@@ -83,11 +83,25 @@ def _check_root(state_dir: Path, check_permissions: bool) -> Path:
         raise SpecInvalidError([SpecError(Source(str(state_dir)), "", why)])
     if check_permissions:
         reason = insecure_reason(st)
+        if reason is not None and _root_mode_excused(state_dir, st):
+            reason = None
         if reason is not None:
             what = reason.split("; fix")[0]
             fix = f"chmod go-w {state_dir}" if "writable" in what else f"chown root {state_dir}"
             raise PermissionProblem(f"{state_dir}: refusing a state dir {what}; fix: {fix}")
     return Path(os.path.realpath(state_dir))
+
+
+def _root_mode_excused(state_dir: Path, st: os.stat_result) -> bool:
+    """Only the mode bits of the root, only on a read-only mount (Kubernetes ConfigMap volumes).
+
+    kubelet makes a ConfigMap volume's root 0777 and mounts it read-only; its
+    ``..<timestamp>`` dir is 0755 and its files follow defaultMode (0644), all owned by
+    root, so nothing else needs excusing. A read-only mount does not make the files
+    safe in general (a hostPath ``readOnly`` mount leaves them writable at their
+    original path), so the owner and every file and subdirectory are still checked.
+    """
+    return st.st_uid in (os.geteuid(), 0) and _read_only_mount(state_dir)
 
 
 def _read_only_mount(path: Path) -> bool:
@@ -160,13 +174,36 @@ def _classify(shown: Path, path: Path, root: Path, check_permissions: bool):
     problem = None
     if not _inside(real, root):
         problem = f"symlink leads outside the state dir (to {real}); refused"
-    elif check_permissions and (reason := insecure_reason(st)) is not None:
+    elif check_permissions and (reason := _trust_reason(st, real, root)) is not None:
         problem = f"refused: {reason}"
     elif not is_dir and not stat.S_ISREG(st.st_mode):
         problem = "not a regular file; ignored"
     if problem is not None:
         return _error(shown, problem)
     return ("dir", (real, st)) if is_dir else ("file", st)
+
+
+def _trust_reason(st: os.stat_result, real: str, root: Path) -> str | None:
+    return insecure_reason(st) or _hidden_dirs_reason(real, root)
+
+
+def _hidden_dirs_reason(real: str, root: Path) -> str | None:
+    """Why a directory between the root and ``real`` cannot be trusted, or None.
+
+    A symlink (``name.yaml -> ..data/name.yaml``) reaches files through directories the
+    walk never visits (hidden ones, like ConfigMap's ``..<timestamp>``); whoever could
+    write those could swap the file, so they are held to the same rule.
+    """
+    parent = Path(real).parent
+    while _inside(str(parent), root) and parent != root:
+        try:
+            reason = insecure_reason(os.stat(parent))
+        except OSError as exc:
+            reason = _os_reason(exc)
+        if reason is not None:
+            return f"{parent} is {reason}"
+        parent = parent.parent
+    return None
 
 
 def _error(shown: Path, why: str):
@@ -218,11 +255,7 @@ def load_state(state_dir, *, cache: LoadCache | None = None,
     """Everything the state dir declares, with every problem as a one-line error."""
     limits = limits or Limits()
     root_shown = Path(state_dir)
-    if check_permissions and _read_only_mount(root_shown):
-        # nobody can write through a read-only mount, whatever the mode bits say:
-        # Kubernetes mounts ConfigMap volumes read-only with a 0777 root
-        check_permissions = False
-    elif not check_permissions:
+    if not check_permissions:
         _warn_insecure_once()
     real_root = _check_root(root_shown, check_permissions)
     cache = cache if cache is not None else LoadCache()

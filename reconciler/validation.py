@@ -4,11 +4,17 @@ The JSON Schema (``schema_defs``) decides what is structurally valid; a compiled
 validator per kind is built once and reused. Rules the schema cannot say clearly
 (which fields each device type needs, virtnet.conf exclusions) are checked here with
 messages that tell the user what to do. ``VirtioNetDeviceSet`` documents expand here.
+
+JSON Schema counts ``2.0`` as an integer, so a valid document may hold integral floats
+in integer fields; they are normalised to ``int`` right after the schema check (the
+schemas have no other number fields), so ``mtu: 1500.0`` means exactly ``mtu: 1500``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
@@ -35,6 +41,8 @@ from reconciler.yamlload import Document, ParsedFile, key_node, locate
 __all__ = ["DocResult", "expand_vf_ids", "spec_generation", "validate_document"]
 
 _MAX_MESSAGE = 160
+_MAX_VF_IDS = 4096
+_MAX_NAME = 63
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +125,32 @@ def validate_document(parsed: ParsedFile, doc: Document) -> DocResult:
     errors = _schema_errors(parsed, doc, kind)
     if errors:
         return DocResult(kind, name, here, errors=tuple(errors), declared=_set_names(data))
-    return _NORMALISERS[kind](parsed, doc, here)
+    doc = dataclasses.replace(doc, data=_integral(data))
+    try:
+        return _NORMALISERS[kind](parsed, doc, here)
+    except (ValueError, TypeError) as exc:
+        # a rule above missed a case: still one line about this document, never a crash
+        why = _short(f"cannot be normalised: {exc}")
+        return DocResult(kind, name, here, errors=(SpecError(here, "", why),),
+                         declared=_set_names(data))
+
+
+def _integral(value: Any) -> Any:
+    """``value`` with every float made an int (only called on schema-valid documents).
+
+    The schemas have integer fields only, and JSON Schema's "integer" admits ``2.0``;
+    without this, ``count: 2.0`` would reach ``range()`` and ``mtu: 1500.0`` the CLI.
+    Unchanged containers are returned as they are (no copy on the common path).
+    """
+    if isinstance(value, float):
+        return int(value)
+    if isinstance(value, dict):
+        items = {k: _integral(v) for k, v in value.items()}
+        return value if all(items[k] is v for k, v in value.items()) else items
+    if isinstance(value, list):
+        items_list = [_integral(v) for v in value]
+        return value if all(a is b for a, b in zip(items_list, value, strict=True)) else items_list
+    return value
 
 
 def _typename(value: Any) -> str:
@@ -195,7 +228,7 @@ def _feature_problem(spec: dict, prefix: list) -> list[tuple[list, str]]:
         return []
     try:
         parse_features(spec[Spec.FEATURES])
-    except ValueError as exc:
+    except (ValueError, TypeError) as exc:
         return [([*prefix, Spec.FEATURES], str(exc))]
     return []
 
@@ -216,19 +249,31 @@ def _normalise_device(parsed: ParsedFile, doc: Document, here: Source) -> DocRes
 
 
 def expand_vf_ids(value: str | list[int]) -> list[int]:
-    """``"0-3,8"`` -> ``[0, 1, 2, 3, 8]``; a list passes through. ValueError on a reversed range."""
+    """``"0-3,8"`` -> ``[0, 1, 2, 3, 8]``; a list passes through.
+
+    ValueError on a reversed range, an id above 4095 or more than 4096 ids in all: a
+    PF has at most 4096 VFs, and stopping there bounds the work a hostile string causes.
+    """
     if isinstance(value, list):
         return list(value)
     ids: list[int] = []
     for part in value.split(","):
         low, _, high = part.strip().partition("-")
-        start, end = int(low), int(high or low)
+        start, end = _vf_id(low), _vf_id(high or low)
         if end < start:
             raise ValueError(f"range {part.strip()!r} runs backwards")
-        if end - start >= 4096:
-            raise ValueError(f"range {part.strip()!r} is longer than 4096 VFs")
+        if len(ids) + end - start + 1 > _MAX_VF_IDS:
+            raise ValueError(f"more than {_MAX_VF_IDS} VF ids in all")
         ids.extend(range(start, end + 1))
     return ids
+
+
+def _vf_id(text: str) -> int:
+    digits = text.strip()
+    # compare digits first: a 5000-digit id must not reach int()'s own limit
+    if len(digits.lstrip("0")) > 4 or int(digits) > _MAX_VF_IDS - 1:
+        raise ValueError(f"vf id {digits[:12]!r} is above {_MAX_VF_IDS - 1}")
+    return int(digits)
 
 
 def _set_plan(spec: dict) -> tuple[str, list[int], list[tuple[list, str]]]:
@@ -240,9 +285,9 @@ def _set_plan(spec: dict) -> tuple[str, list[int], list[tuple[list, str]]]:
         return DeviceType.HOTPLUG, list(range(spec["count"])), []
     try:
         ids = expand_vf_ids(spec["vf_ids"])
-    except ValueError as exc:
+    except (ValueError, TypeError) as exc:
         return DeviceType.VF, [], [(["spec", "vf_ids"], str(exc))]
-    dupes = sorted({i for i in ids if ids.count(i) > 1}) if len(set(ids)) != len(ids) else []
+    dupes = sorted(i for i, n in Counter(ids).items() if n > 1)
     if dupes:
         return DeviceType.VF, [], [(["spec", "vf_ids"], f"vf ids listed twice: {dupes[:10]}")]
     return DeviceType.VF, ids, []
@@ -255,13 +300,26 @@ def _set_names(data: Any) -> tuple[str, ...]:
     name, spec = _declared_name(data), data.get("spec")
     if name is None or not isinstance(spec, dict):
         return ()
+    count = _whole(spec.get("count"))
+    if count is not None:
+        return tuple(f"{name}-{i}" for i in range(min(count, _MAX_VF_IDS)))
     try:
-        if isinstance(spec.get("count"), int) and not isinstance(spec.get("count"), bool):
-            return tuple(f"{name}-{i}" for i in range(min(spec["count"], 4096)))
         ids = expand_vf_ids(spec.get("vf_ids"))
     except (ValueError, TypeError, AttributeError):
         return ()
-    return tuple(f"{name}-{i}" for i in ids[:4096] if isinstance(i, int))
+    whole = (_whole(i) for i in ids[:_MAX_VF_IDS])
+    return tuple(f"{name}-{i}" for i in whole if i is not None)
+
+
+def _whole(value: Any) -> int | None:
+    """``value`` as an int if it is one (``2.0`` included, ``True`` not), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
 
 
 def _normalise_set(parsed: ParsedFile, doc: Document, here: Source) -> DocResult:
@@ -278,21 +336,38 @@ def _normalise_set(parsed: ParsedFile, doc: Document, here: Source) -> DocResult
         problems.append((["spec", Spec.PF_ID], "a hotplug set gets pf_ids from the controller"))
     problems += _device_problems(template, dtype, ["spec", "template"])
     problems += _feature_problem(template, ["spec", "template"])
-    base = normalize_mac(spec["mac_base"])
-    if indexes and int(base.replace(":", ""), 16) + max(indexes) >= 1 << 48:
-        problems.append((["spec", "mac_base"], f"{base} + {max(indexes)} overflows 48 bits"))
+    macs, mac_problems = _set_macs(normalize_mac(spec["mac_base"]), indexes)
+    problems += mac_problems
+    if indexes and len(longest := f"{name}-{max(indexes)}") > _MAX_NAME:
+        why = f"device name {longest!r} would be longer than {_MAX_NAME} characters; shorten it"
+        problems.append((["metadata", "name"], _short(why)))
     if problems:
         return _fail(keys.KIND_DEVICE_SET, name, here, parsed, doc, problems=problems)
     labels = frozen_map(data["metadata"].get("labels"))
     devices = []
-    for index in indexes:
+    for index, mac in zip(indexes, macs, strict=True):
         fields = dict(template)
         if dtype == DeviceType.VF:
             fields[Spec.VF_ID] = index
-        mac = mac_add(base, index)
         device = _build_device(f"{name}-{index}", dtype, mac, fields, labels=labels, source=here)
         devices.append(device)
     return DocResult(keys.KIND_DEVICE_SET, name, here, devices=tuple(devices))
+
+
+def _set_macs(base: str, indexes: list[int]) -> tuple[list[str], list[tuple[list, str]]]:
+    """(MAC per index, problems): the first expanded MAC that overflows, is multicast or
+    is all zeros is reported at mac_base (base + index can cross into an odd first octet).
+    """
+    value = int(base.replace(":", ""), 16)
+    macs = []
+    for index in indexes:
+        if value + index >= 1 << 48:
+            return [], [(["spec", "mac_base"], f"{base} + {index} overflows 48 bits")]
+        mac = mac_add(base, index)
+        if (why := mac_problem(mac)) is not None:
+            return [], [(["spec", "mac_base"], f"{base} + {index} = {mac} {why}")]
+        macs.append(mac)
+    return macs, []
 
 
 def _config_problems(conf: dict) -> list[tuple[list, str]]:

@@ -273,14 +273,22 @@ class _Builder:
     def _mapping(self, node, depth: int) -> dict:
         result: dict = self._check_tag(node, _MAP, {})
         merged: dict = {}
+        # other keys by (type, value): Python says 1 == True == 1.0, YAML says they differ
+        typed: set[tuple[type, Any]] = set()
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE:
                 merged.update(self._merge_source(value_node, depth))
                 continue
             if key_node.__class__ is not _SCALAR_NODE:
                 raise _Problem("a mapping key must be a plain scalar", key_node.start_mark)
-            key = key_node.value if key_node.tag == _STR else self._scalar(key_node)
-            if key in result:
+            if key_node.tag == _STR:  # the hot path; a str never equals a non-str
+                key = key_node.value
+                duplicate = key in result
+            else:
+                key = self._scalar(key_node)
+                duplicate = (key.__class__, key) in typed
+                typed.add((key.__class__, key))
+            if duplicate:
                 raise _Problem(f"duplicate key {key!r}", key_node.start_mark)
             result[key] = self._build(value_node, depth + 1)
         if merged:

@@ -1,4 +1,4 @@
-"""A read-only mount is trusted whatever its mode bits (Kubernetes ConfigMap volumes)."""
+"""A read-only mount excuses the 0777 root of a Kubernetes ConfigMap volume, and nothing else."""
 
 from __future__ import annotations
 
@@ -57,4 +57,45 @@ class TestReadOnlyMount:
         assert _mount("-o", "remount,ro", str(tmpfs))
         desired = load_state(tmpfs)
         assert desired.errors == ()
+        assert [d.name for d in desired.devices] == ["web"]
+
+
+def _add_spec(volume: Path, name: str, mode: int) -> None:
+    """A second spec inside the timestamped dir, reached through a visible symlink."""
+    (stamp,) = volume.glob("..2*")
+    path = stamp / f"{name}.yaml"
+    path.write_text(SPEC.replace("name: web", f"name: {name}").replace(":01", ":02"))
+    os.chmod(path, mode)
+    os.symlink(f"..data/{name}.yaml", volume / f"{name}.yaml")
+
+
+class TestReadOnlyMountKeepsFileChecks:
+    """Only the root's mode is excused: files stay writable at their original path elsewhere."""
+
+    def test_group_writable_file_is_still_refused(self, tmpfs):
+        _add_spec(tmpfs, "loose", 0o666)
+        assert _mount("-o", "remount,ro", str(tmpfs))
+        desired = load_state(tmpfs)
+        (error,) = desired.errors
+        assert error.source.file == str(tmpfs / "loose.yaml")
+        assert "writable by group or others" in error.message
+        assert [d.name for d in desired.devices] == ["web"]
+
+    def test_world_writable_timestamp_dir_is_refused(self, tmpfs):
+        (stamp,) = tmpfs.glob("..2*")
+        os.chmod(stamp, 0o777)  # noqa: S103 - the case under test
+        assert _mount("-o", "remount,ro", str(tmpfs))
+        desired = load_state(tmpfs)
+        (error,) = desired.errors
+        assert str(stamp) in error.message
+        assert desired.devices == ()
+
+    def test_world_writable_subdirectory_is_refused(self, tmpfs):
+        sub = tmpfs / "team"
+        sub.mkdir()
+        os.chmod(sub, 0o777)  # noqa: S103 - the case under test
+        assert _mount("-o", "remount,ro", str(tmpfs))
+        desired = load_state(tmpfs)
+        (error,) = desired.errors
+        assert error.source.file == str(sub)
         assert [d.name for d in desired.devices] == ["web"]

@@ -238,3 +238,19 @@ class TestDryRun:
         assert sandbox.hotplugs() == []
         status = json.loads(sandbox.virtnet("status", "-o", "json", check=0).stdout)
         assert status["specs"]["web"]["state"] == "pending"
+
+
+class TestLiveUpdate:
+    """During a live update hotplug is refused (EBUSY); the apply backs off and gets through."""
+
+    def test_hotplug_during_a_live_update_is_retried_until_it_ends(self, sandbox):
+        sandbox.env["VIRTNET_EMULATOR_UPDATE_SECONDS"] = "2.0"
+        sandbox.hotplug("web", "0c:c4:7a:00:00:a1")
+        sandbox.emu("update", "-s")
+        assert sandbox.emu_json("update", "-t")["status"] == "active"
+        sandbox.virtnet("apply", check=0)
+        assert sandbox.device_by_mac("0c:c4:7a:00:00:a1")["function_type"] == "hotplug PF"
+        calls = sandbox.emu_json("calls")
+        # refused at least once while the window was open, then accepted once
+        assert calls["hotplug"] >= 2
+        assert len(sandbox.hotplugs()) == 1

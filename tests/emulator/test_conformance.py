@@ -22,6 +22,12 @@ RECORD_KEYS_PF = {
 }
 
 
+
+def _hotplug_argv(mac: str, *extra: str) -> list[str]:
+    """The vendor's hotplug argv with the required options (reference 3.1)."""
+    return ["hotplug", "-i", "mlx5_0", "-m", mac, "-t", "1500", "-n", "4", "-s", "256", *extra]
+
+
 class TestHotplug:
     """hotplug creates a PF on a switch port with an SF, a representor and a recovery file."""
 
@@ -56,39 +62,11 @@ class TestHotplug:
     def test_pinned_sf_in_use_is_eexist_and_below_1000_is_einval(self, emu):
         emu.hotplug(MAC, "-u", "2500")
         assert (
-            emu.error(
-                "hotplug",
-                "-i",
-                "mlx5_0",
-                "-m",
-                MAC,
-                "-t",
-                "1500",
-                "-n",
-                "4",
-                "-s",
-                "256",
-                "-u",
-                "2500",
-            )["code"]
+            emu.error(*_hotplug_argv(MAC, "-u", "2500"))["code"]
             == -errno.EEXIST
         )
         assert (
-            emu.error(
-                "hotplug",
-                "-i",
-                "mlx5_0",
-                "-m",
-                MAC,
-                "-t",
-                "1500",
-                "-n",
-                "4",
-                "-s",
-                "256",
-                "-u",
-                "999",
-            )["code"]
+            emu.error(*_hotplug_argv(MAC, "-u", "999"))["code"]
             == -errno.EINVAL
         )
 

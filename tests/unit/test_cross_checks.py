@@ -12,13 +12,6 @@ from reconciler.specs import load_state
 from reconciler.validation import expand_vf_ids, spec_generation
 
 
-@pytest.fixture
-def state(tmp_path: Path) -> Path:
-    root = tmp_path / "state"
-    root.mkdir(mode=0o755)
-    return root
-
-
 def put(root: Path, name: str, text: str) -> Path:
     path = root / name
     path.write_text(textwrap.dedent(text))

@@ -27,14 +27,6 @@ def device(name: str = "web", mac: str = "0c:c4:7a:ff:22:90") -> str:
     return DEVICE.format(name=name, mac=mac)
 
 
-@pytest.fixture
-def state(tmp_path: Path) -> Path:
-    """An empty, safely-moded state dir."""
-    root = tmp_path / "state"
-    root.mkdir(mode=0o755)
-    return root
-
-
 def write(path: Path, text: str | bytes, mode: int = 0o644) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(text, bytes):

@@ -12,13 +12,6 @@ from reconciler.validation import expand_vf_ids
 from reconciler.yamlload import parse_bytes
 
 
-@pytest.fixture
-def state(tmp_path: Path) -> Path:
-    root = tmp_path / "state"
-    root.mkdir(mode=0o755)
-    return root
-
-
 def put(root: Path, name: str, text: str) -> Path:
     path = root / name
     path.write_text(textwrap.dedent(text).lstrip())

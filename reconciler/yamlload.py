@@ -212,7 +212,12 @@ def _measure_depth(data: bytes, limits: Limits) -> _Problem | None:
                     return _Problem(why, event.start_mark)
             elif isinstance(event, closes):
                 depth -= 1
-    except yaml.YAMLError:
+    except yaml.YAMLError as exc:
+        if "nesting depth" in str(exc):
+            # libyaml 0.2.5+ (PyYAML 6.0.4's wheels) has its own flow-depth limit and may
+            # hit it while scanning ahead, before our walk sees the depth: same cause, one text
+            why = f"nested deeper than {limits.max_depth} levels"
+            return _Problem(why, getattr(exc, "problem_mark", None))
         return None  # the real parse reports it with its position
     finally:
         loader.dispose()

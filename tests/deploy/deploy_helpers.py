@@ -47,10 +47,12 @@ def need_root(why: str) -> None:
         pytest.skip(f"needs root: {why}")
 
 
-def run(argv: list[str], *, env: dict | None = None, cwd: Path | None = None,
-        timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(argv, capture_output=True, text=True, env=env, cwd=cwd,
-                          timeout=timeout, check=False)
+def run(
+    argv: list[str], *, env: dict | None = None, cwd: Path | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        argv, capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout, check=False
+    )
 
 
 def k8s_docs() -> list[tuple[str, dict]]:

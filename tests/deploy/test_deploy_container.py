@@ -28,8 +28,12 @@ def _hadolint() -> str:
 def _lint(path, tmp_path) -> list[dict]:
     # no config file from the home or working directory may relax the rules
     env = {"HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
-    proc = run([_hadolint(), "--no-color", "--failure-threshold", "style", "-f", "json",
-                str(path)], env=env, cwd=tmp_path, timeout=120)
+    proc = run(
+        [_hadolint(), "--no-color", "--failure-threshold", "style", "-f", "json", str(path)],
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
     findings = json.loads(proc.stdout or "[]")
     assert proc.returncode == (1 if findings else 0), proc.stdout + proc.stderr
     return findings
@@ -42,9 +46,11 @@ class TestLint:
     def test_hadolint_would_catch_an_unpinned_base_image(self, tmp_path):
         """The check can fail: a `latest` base image and a cd in RUN are reported."""
         bad = tmp_path / "Containerfile"
-        bad.write_text(CONTAINERFILE.read_text().replace(
-            "debian:${DEBIAN_RELEASE}-slim AS wheel", "debian:latest AS wheel"
-        ).replace("WORKDIR /src", "RUN cd /src"))
+        bad.write_text(
+            CONTAINERFILE.read_text()
+            .replace("debian:${DEBIAN_RELEASE}-slim AS wheel", "debian:latest AS wheel")
+            .replace("WORKDIR /src", "RUN cd /src")
+        )
         codes = {f["code"] for f in _lint(bad, tmp_path)}
         assert {"DL3007", "DL3003"} <= codes, codes
 
@@ -65,7 +71,7 @@ class TestWhatItBuilds:
         version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
         assert f"ARG VERSION={version}\n" in text
         assert '"virtnet-reconciler[metrics]==${VERSION}"' in text
-        install = text[text.index("python3 -m venv /opt/virtnet-reconciler"):]
+        install = text[text.index("python3 -m venv /opt/virtnet-reconciler") :]
         assert "--no-index --find-links /wheels" in install.split("\n\n")[0]
 
     def test_same_layout_as_the_documented_install(self):

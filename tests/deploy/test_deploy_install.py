@@ -1,4 +1,4 @@
-"""The documented install works: a wheel built from the checkout, in a fresh venv, runs `virtnet`."""
+"""The documented install works: a wheel of the checkout, in a fresh venv, runs `virtnet`."""
 
 from __future__ import annotations
 
@@ -39,20 +39,30 @@ def installed(tmp_path_factory) -> dict[str, Path]:
     src.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(REPO / name, src / name)
-    shutil.copytree(REPO / "reconciler", src / "reconciler",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        REPO / "reconciler", src / "reconciler", ignore=shutil.ignore_patterns("__pycache__")
+    )
     # --no-isolation: the build backend comes from this venv instead of a download;
     # the wheel is the same
-    proc = run([sys.executable, "-m", "build", "--wheel", "--no-isolation",
-                "--outdir", str(tmp / "dist"), str(src)])
+    proc = run(
+        [
+            sys.executable,
+            "-m",
+            "build",
+            "--wheel",
+            "--no-isolation",
+            "--outdir",
+            str(tmp / "dist"),
+            str(src),
+        ]
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     wheels = list((tmp / "dist").glob("*.whl"))
     assert [w.name for w in wheels] == [f"virtnet_reconciler-{_version()}-py3-none-any.whl"]
     prefix = tmp / "opt" / "virtnet-reconciler"
     proc = run([SYSTEM_PYTHON, "-m", "venv", "--system-site-packages", str(prefix)])
     assert proc.returncode == 0, proc.stderr
-    proc = run([str(prefix / "bin" / "pip"), "install", "-q", f"{wheels[0]}[metrics]"],
-               timeout=600)
+    proc = run([str(prefix / "bin" / "pip"), "install", "-q", f"{wheels[0]}[metrics]"], timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     bin_dir = tmp / "usr-local-bin"
     bin_dir.mkdir()
@@ -61,8 +71,11 @@ def installed(tmp_path_factory) -> dict[str, Path]:
 
 
 def _env(tmp: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("VIRTNET_", "PYTHON", "VIRTUAL_ENV"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("VIRTNET_", "PYTHON", "VIRTUAL_ENV"))
+    }
     env["VIRTNET_EMULATOR_ROOT"] = str(tmp / "emu")
     return env
 
@@ -74,20 +87,28 @@ class TestInstalledWheel:
     def test_validate_an_example_through_usr_local_bin(self, installed, tmp_path):
         state = tmp_path / "state"
         shutil.copytree(EXAMPLES / "quickstart", state)
-        os.chmod(state, 0o755)
-        proc = run([str(installed["virtnet"]), "validate", "-f", str(state)],
-                   env=_env(installed["tmp"]), cwd=tmp_path)
+        os.chmod(state, 0o755)  # noqa: S103 - the mode the permission check wants
+        proc = run(
+            [str(installed["virtnet"]), "validate", "-f", str(state)],
+            env=_env(installed["tmp"]),
+            cwd=tmp_path,
+        )
         assert proc.returncode == 0, proc.stdout + proc.stderr
         # the same verdict as the checkout's own code on the same files
-        here = run([sys.executable, "-m", "reconciler", "validate", "-f", str(state)],
-                   env=_env(installed["tmp"]), cwd=REPO)
+        here = run(
+            [sys.executable, "-m", "reconciler", "validate", "-f", str(state)],
+            env=_env(installed["tmp"]),
+            cwd=REPO,
+        )
         assert proc.stdout == here.stdout
         assert proc.stdout.startswith("ok: "), proc.stdout
 
     def test_runs_the_installed_copy_not_the_checkout(self, installed, tmp_path):
         python = installed["prefix"] / "bin" / "python"
-        code = ("import importlib.metadata as m, reconciler; "
-                "print(m.version('virtnet-reconciler')); print(reconciler.__file__)")
+        code = (
+            "import importlib.metadata as m, reconciler; "
+            "print(m.version('virtnet-reconciler')); print(reconciler.__file__)"
+        )
         proc = run([str(python), "-c", code], env=_env(installed["tmp"]), cwd=tmp_path)
         assert proc.returncode == 0, proc.stderr
         version, where = proc.stdout.split()
@@ -117,18 +138,26 @@ class TestDocumentedPathMatchesTheUnit:
     """docs/deploy.md puts `virtnet` where the unit runs it, with the commands tested above."""
 
     def test_doc_links_the_command_the_unit_execs(self):
-        exec_start = next(line for line in UNIT.read_text().splitlines()
-                          if line.startswith("ExecStart="))
+        exec_start = next(
+            line for line in UNIT.read_text().splitlines() if line.startswith("ExecStart=")
+        )
         binary = exec_start.removeprefix("ExecStart=").split()[0]
         commands = _doc_commands()
         assert f"ln -sf /opt/virtnet-reconciler/bin/virtnet {binary}" in commands
         assert "python3 -m venv --system-site-packages /opt/virtnet-reconciler" in commands
-        assert any(c.startswith("/opt/virtnet-reconciler/bin/pip install '") and
-                   c.endswith(f"-{_version()}-py3-none-any.whl[metrics]'") for c in commands)
+        assert any(
+            c.startswith("/opt/virtnet-reconciler/bin/pip install '")
+            and c.endswith(f"-{_version()}-py3-none-any.whl[metrics]'")
+            for c in commands
+        )
         assert "python3 -m build --wheel" in commands
 
     def test_no_deployment_doc_promises_a_pypi_install(self):
-        for path in [DOC, *(EXAMPLES / "k8s").glob("*.md"), *(EXAMPLES / "systemd").glob("*.md"),
-                     *(EXAMPLES / "container").glob("*")]:
+        for path in [
+            DOC,
+            *(EXAMPLES / "k8s").glob("*.md"),
+            *(EXAMPLES / "systemd").glob("*.md"),
+            *(EXAMPLES / "container").glob("*"),
+        ]:
             text = path.read_text()
             assert not re.search(r"pip install '?virtnet-reconciler", text), path

@@ -57,7 +57,7 @@ class TestKubernetesSchemas:
         # a kind the tool has no schema for is only a warning: that must not pass quietly
         assert "WARN" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
         docs = [d for d in yaml.safe_load_all((K8S / name).read_text()) if d]
-        assert proc.stdout.count(f"passed for resource") == len(docs), proc.stdout
+        assert proc.stdout.count("passed for resource") == len(docs), proc.stdout
 
     def test_the_validator_rejects_an_unknown_field(self, tmp_path):
         """The check can fail: strict mode refuses a field the API does not have."""
@@ -171,8 +171,9 @@ class TestTwoReconcilersNeverShareADPU:
             assert match.items() <= labels.items()
             selectors.append(match)
         for i, a in enumerate(selectors):
-            for b in selectors[i + 1:]:
-                assert not (a.items() <= b.items() or b.items() <= a.items()), (a, b)
+            for b in selectors[i + 1 :]:
+                assert not a.items() <= b.items(), (a, b)
+                assert not b.items() <= a.items(), (a, b)
 
     def test_node_label_values_exclude_each_other(self):
         """One node holds one value of a label, so at most one of them schedules there."""

@@ -1,4 +1,4 @@
-"""The systemd unit: verifies, scores <= 2.5 exposure offline, and its filter admits what we call."""
+"""The systemd unit: verifies, exposure <= 2.5 offline, its syscall filter admits what we call."""
 
 from __future__ import annotations
 
@@ -30,8 +30,9 @@ def _directives(text: str) -> dict[str, list[str]]:
 
 
 def _exposure(unit: Path) -> float:
-    proc = run([tool("systemd-analyze"), "security", "--offline=yes", "--no-pager", str(unit)],
-               timeout=120)
+    proc = run(
+        [tool("systemd-analyze"), "security", "--offline=yes", "--no-pager", str(unit)], timeout=120
+    )
     match = _EXPOSURE.search(proc.stdout + proc.stderr)
     assert match, proc.stdout + proc.stderr
     return float(match.group(1))
@@ -60,9 +61,16 @@ class TestUnit:
     def test_the_score_would_catch_a_loosened_unit(self, tmp_path):
         """The check can fail: without the capability and syscall limits the score rises."""
         loose = "\n".join(
-            line for line in UNIT.read_text().splitlines()
-            if not line.startswith(("CapabilityBoundingSet=", "SystemCallFilter=",
-                                    "PrivateDevices=", "ProtectKernelTunables="))
+            line
+            for line in UNIT.read_text().splitlines()
+            if not line.startswith(
+                (
+                    "CapabilityBoundingSet=",
+                    "SystemCallFilter=",
+                    "PrivateDevices=",
+                    "ProtectKernelTunables=",
+                )
+            )
         )
         assert _exposure(_copy(tmp_path, loose)) > MAX_EXPOSURE
 
@@ -151,16 +159,35 @@ class TestSyscallFilter:
         for spec in (EXAMPLES / "quickstart").iterdir():
             (state / spec.name).write_text(spec.read_text())
         env = {k: v for k, v in os.environ.items() if not k.startswith("VIRTNET_")}
-        env.update(VIRTNET_EMULATOR_ROOT=str(tmp_path / "emu"),
-                   VIRTNET_STATUS_DIR=str(tmp_path / "status"),
-                   VIRTNET_DATA_DIR=str(tmp_path / "data"), PYTHONDONTWRITEBYTECODE="1")
+        env.update(
+            VIRTNET_EMULATOR_ROOT=str(tmp_path / "emu"),
+            VIRTNET_STATUS_DIR=str(tmp_path / "status"),
+            VIRTNET_DATA_DIR=str(tmp_path / "data"),
+            PYTHONDONTWRITEBYTECODE="1",
+        )
         return tmp_path, state, env
 
     def test_apply_calls_only_allowed_syscalls(self, sandbox):
         tmp_path, state, env = sandbox
         trace = tmp_path / "trace"
-        proc = run([tool("strace"), "-f", "-qq", "-o", str(trace), sys.executable, "-m",
-                    "reconciler", "--backend", "emulator", "apply", "-f", str(state)], env=env)
+        proc = run(
+            [
+                tool("strace"),
+                "-f",
+                "-qq",
+                "-o",
+                str(trace),
+                sys.executable,
+                "-m",
+                "reconciler",
+                "--backend",
+                "emulator",
+                "apply",
+                "-f",
+                str(state),
+            ],
+            env=env,
+        )
         assert proc.returncode == 0, proc.stdout + proc.stderr
         used = _traced_syscalls(trace)
         assert {"openat", "rename", "fsync", "flock", "execve"} <= used  # the trace is real
@@ -169,11 +196,26 @@ class TestSyscallFilter:
     def test_watch_with_metrics_calls_only_allowed_syscalls(self, sandbox):
         tmp_path, state, env = sandbox
         trace, port = tmp_path / "trace", _free_port()
-        argv = [tool("strace"), "-f", "-qq", "-o", str(trace), sys.executable, "-m",
-                "reconciler", "--backend", "emulator", "watch", "-f", str(state),
-                "--metrics-address", f"127.0.0.1:{port}"]
-        strace = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.PIPE, text=True)
+        argv = [
+            tool("strace"),
+            "-f",
+            "-qq",
+            "-o",
+            str(trace),
+            sys.executable,
+            "-m",
+            "reconciler",
+            "--backend",
+            "emulator",
+            "watch",
+            "-f",
+            str(state),
+            "--metrics-address",
+            f"127.0.0.1:{port}",
+        ]
+        strace = subprocess.Popen(
+            argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
         try:
             status = tmp_path / "status" / "status.json"
             for _ in range(600):  # a cycle ends with the status file; bounded, not timed
@@ -198,7 +240,9 @@ class TestSyscallFilter:
     def test_a_call_outside_the_filter_is_reported(self, tmp_path):
         """The check can fail: a trace with a privileged call is not admitted."""
         trace = tmp_path / "trace"
-        trace.write_text('123 openat(AT_FDCWD, "/x", O_RDONLY) = 3\n'
-                         "123 setuid(0) = 0\n"
-                         "124 <... sethostname resumed>) = 0\n")
+        trace.write_text(
+            '123 openat(AT_FDCWD, "/x", O_RDONLY) = 3\n'
+            "123 setuid(0) = 0\n"
+            "124 <... sethostname resumed>) = 0\n"
+        )
         assert _traced_syscalls(trace) - _unit_allows() == {"setuid", "sethostname"}

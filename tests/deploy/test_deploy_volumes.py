@@ -35,9 +35,12 @@ class Pod:
     def __init__(self, root: Path, extra_env: dict[str, str] | None = None):
         self.root = root
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("VIRTNET_")}
-        self.env.update(VIRTNET_EMULATOR_ROOT=str(root / "emu"),
-                        VIRTNET_STATUS_DIR=str(root / "data"),
-                        VIRTNET_DATA_DIR=str(root / "data"), **(extra_env or {}))
+        self.env.update(
+            VIRTNET_EMULATOR_ROOT=str(root / "emu"),
+            VIRTNET_STATUS_DIR=str(root / "data"),
+            VIRTNET_DATA_DIR=str(root / "data"),
+            **(extra_env or {}),
+        )
 
     def virtnet(self, *args: str):
         proc = run([sys.executable, "-m", "reconciler", *args], env=self.env, cwd=self.root)
@@ -54,10 +57,13 @@ class Pod:
 
     def device(self, mac: str) -> dict:
         env = {**self.env}
-        proc = run([sys.executable, "-m", "reconciler.emulator", "query", "-a", "-b"], env=env,
-                   cwd=self.root)
+        proc = run(
+            [sys.executable, "-m", "reconciler.emulator", "query", "-a", "-b"],
+            env=env,
+            cwd=self.root,
+        )
         out = proc.stdout
-        devices = json.JSONDecoder().raw_decode(out[out.index("{"):])[0]["devices"]
+        devices = json.JSONDecoder().raw_decode(out[out.index("{") :])[0]["devices"]
         found = [d for d in devices if d.get("mac", "").lower() == mac.lower()]
         assert len(found) == 1, (mac, found)
         return found[0]
@@ -89,7 +95,7 @@ class ConfigMapVolume:
         self.generation += 1
         stamp = self.source / f"..2026_11_29_12_00_{self.generation:02d}.{os.getpid()}"
         stamp.mkdir()
-        os.chmod(stamp, 0o755)
+        os.chmod(stamp, 0o755)  # noqa: S103 - what kubelet makes
         for key, text in data.items():
             _write(stamp / key, text)
         _swap_symlink(self.source / "..data", stamp.name)
@@ -120,8 +126,7 @@ class TestConfigMapVolume:
             assert int(pod.device("0c:c4:7a:ff:22:98")["mtu"]) == 1500  # web-frontend, hotplugged
 
             # `kubectl edit configmap`: kubelet publishes a new generation and swaps ..data
-            data["web-frontend.yaml"] = data["web-frontend.yaml"].replace(
-                "mtu: 1500", "mtu: 9000")
+            data["web-frontend.yaml"] = data["web-frontend.yaml"].replace("mtu: 1500", "mtu: 9000")
             volume.publish(data)
             assert [c["action"] for c in pod.pending(state)] == ["modify"]
             proc = pod.apply(state)
@@ -153,9 +158,25 @@ class GitSyncVolume:
         self._git(self.root, "init", "-q")
 
     def _git(self, cwd: Path, *args: str) -> str:
-        env = {"HOME": str(self.root.parent), "GIT_CONFIG_NOSYSTEM": "1", "PATH": os.environ["PATH"]}
-        proc = run([self.git, "-c", "user.name=ci", "-c", "user.email=ci@example.invalid",
-                    "-c", "safe.directory=*", *args], env=env, cwd=cwd)
+        env = {
+            "HOME": str(self.root.parent),
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "PATH": os.environ["PATH"],
+        }
+        proc = run(
+            [
+                self.git,
+                "-c",
+                "user.name=ci",
+                "-c",
+                "user.email=ci@example.invalid",
+                "-c",
+                "safe.directory=*",
+                *args,
+            ],
+            env=env,
+            cwd=cwd,
+        )
         assert proc.returncode == 0, (args, proc.stderr)
         return proc.stdout.strip()
 
@@ -194,7 +215,7 @@ def _gitops_tree(tmp_path: Path, mtu: int | None = None) -> Path:
 @pytest.fixture
 def git_sync(tmp_path):
     # tmp_path itself may be 0700: git-sync's files must stay reachable by path
-    os.chmod(tmp_path, 0o755)
+    os.chmod(tmp_path, 0o755)  # noqa: S103 - not secret, and the walk needs it
     volume = GitSyncVolume(tmp_path / "emptydir")
     volume.push(_gitops_tree(tmp_path))
     with read_only_bind(volume.root, tmp_path / "pod" / "git") as mount:
@@ -241,9 +262,10 @@ class TestGitSyncVolume:
         assert f"uid {GIT_SYNC_UID}" in proc.stdout + proc.stderr
 
     def test_layout_is_git_syncs(self, git_sync):
-        volume, mount = git_sync
+        _, mount = git_sync
         link = os.readlink(mount / "current")
-        assert link.startswith(".worktrees/") and len(link.split("/")[1]) == 40
+        assert link.startswith(".worktrees/")
+        assert len(link.split("/")[1]) == 40
         assert (mount / "current" / ".git").is_file()  # a linked worktree
         assert (mount / "current" / "dpu-specs" / "rack-a" / "tenants.yaml").stat().st_uid == (
             GIT_SYNC_UID

@@ -251,37 +251,6 @@ def _outcome(function, *args):
         return e
 
 
-VENDOR = DATA.parent / "vendor"
-_PARSERS = {
-    "hotplug": parse_hotplug,
-    "list": parse_controller,
-    "query": parse_devices,
-    "update": parse_live_update_active,
-    "version": parse_version,
-}
-
-
-def _vendor_files() -> list[Path]:
-    return sorted(VENDOR.glob("*.txt")) if VENDOR.is_dir() else []
-
-
-class TestEmulatorOutputs:
-    """Outputs captured from the emulator (tests/data/vendor, when present) parse the same way."""
-
-    @pytest.mark.parametrize("path", _vendor_files(), ids=lambda p: p.name)
-    def test_every_captured_output_parses_or_raises_typed(self, path):
-        text = path.read_text()
-        if path.name.startswith("error_"):
-            with pytest.raises(BackendError) as caught:
-                parse_output(1, text, "", ["x"])
-            assert caught.value.errno is not None
-            return
-        parser = _PARSERS.get(path.name.split("_")[0].split(".")[0])
-        if parser is None:
-            pytest.skip(f"no parser for {path.name}")
-        assert parser(parse_output(0, text, "", ["x"])) is not None
-
-
 class TestMissingDevices:
     """An answer without a device list is an error, never an empty controller."""
 

@@ -6,6 +6,7 @@ never another exception, so no traceback can reach a user from here.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -58,16 +59,20 @@ class HotplugResult:
 
 
 def _fail(message: str, argv: Sequence[str], cls: type[BackendError] = BackendError, **kw):
-    return cls(message, argv=argv, **kw)
+    """An error whose message starts with the vendor verb, so the user knows which call failed."""
+    return cls(f"virtnet {_verb(argv)}: {message}", argv=argv, **kw)
 
 
 def json_values(text: str, argv: Sequence[str] = ()) -> list[Any]:
     """Every JSON value in ``text``: leading non-JSON lines skipped, concatenated values kept.
 
     The vendor echoes the request params as a Python repr line before the JSON
-    and ``version`` prints objects separated by commas; both are accepted.
+    and ``version`` prints objects separated by commas; both are accepted. A value
+    that does not decode (output cut short, or garbage) is an error, never skipped:
+    scanning on would find an inner object of a truncated answer (one device of a
+    cut ``list``) and take it for the whole answer.
     """
-    first = _first_json(text)
+    first = _first_json(text, argv)
     if first is None:
         raise _fail(f"no JSON in output: {_snippet(text)}", argv)
     _, value, end = first
@@ -76,19 +81,20 @@ def json_values(text: str, argv: Sequence[str] = ()) -> list[Any]:
     while pos is not None:
         try:
             value, end = _DECODER.raw_decode(text, pos)
-        except (ValueError, RecursionError):
-            break
+        except (ValueError, RecursionError) as e:
+            raise _bad_json(text, e, argv) from None
         values.append(value)
         pos = _skip_separators(text, end)
     return values
 
 
-def _first_json(text: str) -> tuple[int, Any, int] | None:
+def _first_json(text: str, argv: Sequence[str] = ()) -> tuple[int, Any, int] | None:
     """The first line that starts a JSON value: its offset, the value and where it ends.
 
     Lines are walked lazily and the value decoded once: a ``query -a`` of 4096
     devices is ~100k lines, and splitting them all (then decoding the value a
-    second time in the caller) cost more than the decoding itself.
+    second time in the caller) cost more than the decoding itself. The only line
+    starting with ``{`` that may fail to decode is the params echo.
     """
     offset = 0
     for line in _lines(text):
@@ -97,12 +103,35 @@ def _first_json(text: str) -> tuple[int, Any, int] | None:
             start = offset + len(line) - len(stripped)
             try:
                 value, end = _DECODER.raw_decode(text, start)
-            except (ValueError, RecursionError):
-                pass
+            except (ValueError, RecursionError) as e:
+                if not _is_params_echo(stripped):
+                    raise _bad_json(text, e, argv) from None
             else:
                 return start, value, end
         offset += len(line)
     return None
+
+
+_MAX_ECHO_CHARS = 4096  # the params of one call; a longer line is not an echo
+
+
+def _is_params_echo(line: str) -> bool:
+    """Whether ``line`` is the params dict the vendor client prints in Python repr."""
+    text = line.strip()
+    if len(text) > _MAX_ECHO_CHARS or not (text.startswith("{") and text.endswith("}")):
+        return False
+    try:
+        return isinstance(ast.literal_eval(text), dict)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False
+
+
+def _bad_json(text: str, exc: Exception, argv: Sequence[str]) -> BackendError:
+    """Output that stops being JSON, as one line (a cut answer and garbage look alike)."""
+    if isinstance(exc, json.JSONDecodeError):
+        where = f"line {exc.lineno} column {exc.colno} of {len(text)} chars"
+        return _fail(f"truncated or unparsable output at {where}: {exc.msg}", argv)
+    return _fail("unparsable output: JSON nested too deeply", argv)
 
 
 def _lines(text: str):
@@ -115,8 +144,8 @@ def _lines(text: str):
         pos = end
 
 
-def _first_json_offset(text: str) -> int | None:
-    first = _first_json(text)
+def _first_json_offset(text: str, argv: Sequence[str] = ()) -> int | None:
+    first = _first_json(text, argv)
     return None if first is None else first[0]
 
 
@@ -161,10 +190,23 @@ def _error(message: str, argv: Sequence[str], returncode: int | None, errno: int
     return cls(text, argv=argv, returncode=returncode, errno=errno, errstr=message)
 
 
-_VENDOR_VERBS = frozenset({
-    "hotplug", "unplug", "list", "query", "modify", "log", "version", "update",
-    "restart", "validate", "health", "stats", "debug",
-})
+_VENDOR_VERBS = frozenset(
+    {
+        "hotplug",
+        "unplug",
+        "list",
+        "query",
+        "modify",
+        "log",
+        "version",
+        "update",
+        "restart",
+        "validate",
+        "health",
+        "stats",
+        "debug",
+    }
+)
 
 
 def _verb(argv: Sequence[str]) -> str:
@@ -206,7 +248,7 @@ def parse_output(
     if returncode != 0:
         why = _snippet(stderr) if stderr.strip() else _snippet(stdout)
         raise _fail(f"exit code {returncode}: {why}", argv, returncode=returncode)
-    if not require_json and _first_json_offset(stdout) is None:
+    if not require_json and _first_json_offset(stdout, argv) is None:
         return []
     values = json_values(stdout, argv)
     for value in values:
@@ -265,6 +307,9 @@ def _device_type(raw: Mapping, argv: Sequence[str]) -> DeviceType:
 def parse_device(raw: Any, argv: Sequence[str] = ()) -> ObservedDevice:
     """One device object of ``list``/``query`` -> :class:`ObservedDevice` (missing -> None)."""
     if not isinstance(raw, Mapping):
+        if isinstance(raw, str) and "migrating" in raw.lower():
+            # the page: a device mid hand-over "appears as migrating"; retry later
+            raise _fail("a device is migrating (live update); retry later", argv, BusyError)
         raise _fail(f"device entry is not an object: {_snippet(str(raw))}", argv)
     vuid = _text(raw.get("vuid"))
     if vuid is None:
@@ -321,14 +366,30 @@ def parse_devices(values: list[Any], argv: Sequence[str] = ()) -> tuple[Observed
 
 
 def parse_controller(values: list[Any], argv: Sequence[str] = ()) -> ControllerInfo:
-    """The ``controller`` capabilities block of ``list``."""
-    caps = _first_object(values, argv).get("controller") or {}
+    """The ``controller`` capabilities block of ``list``.
+
+    A block that is missing, or names none of the capabilities we read, is an
+    error: read as "no limits known", it would silently switch off the hotplug
+    slot and queue checks.
+    """
+    caps = _first_object(values, argv).get("controller")
+    if caps is None:
+        raise _fail("no 'controller' capabilities in the answer", argv)
     if not isinstance(caps, Mapping):
         raise _fail("'controller' is not an object", argv)
+    # the 1.x README calls the queue bound "max_virtq from virtnet list"
+    queues = caps.get("max_virt_queues", caps.get("max_virtq"))
+    known = (caps.get("max_hotplug_devices"), queues, caps.get("supported_features"))
+    if all(value is None for value in known):
+        raise _fail(
+            "the 'controller' block names no capability (max_hotplug_devices, "
+            "max_virt_queues, supported_features)",
+            argv,
+        )
     return ControllerInfo(
-        max_hotplug_devices=to_int(caps.get("max_hotplug_devices"), argv, what="max_hotplug"),
-        max_virt_queues=to_int(caps.get("max_virt_queues"), argv, what="max_virt_queues"),
-        supported_features=to_int(caps.get("supported_features"), argv, what="features"),
+        max_hotplug_devices=to_int(known[0], argv, what="max_hotplug_devices"),
+        max_virt_queues=to_int(queues, argv, what="max_virt_queues"),
+        supported_features=to_int(known[2], argv, what="supported_features"),
         started_at=_epoch(caps.get("started_at")),
     )
 

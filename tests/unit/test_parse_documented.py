@@ -60,6 +60,14 @@ class TestEveryFixtureNamesItsSource:
         assert entry["source"].strip()
         assert entry["confidence"] in CONFIDENCE
 
+    def test_every_older_cli_fixture_is_classified_too(self):
+        """tests/data/cli holds our conventions as much as vendor examples: each says which."""
+        cli = VENDOR.parent / "cli"
+        entries = tomllib.loads((cli / "SOURCES.toml").read_text())["files"]
+        assert {p.name for p in cli.iterdir()} == set(entries) | {"SOURCES.toml"}
+        origins = {entry["origin"] for entry in entries.values()}
+        assert origins <= {"documented", "adapted", "convention"}
+
     def test_no_fixture_is_one_of_the_emulator_outputs(self):
         emulated = {text(n) for n in MANIFEST["emulator_output"]["files"]}
         assert not [n for n in ENTRIES if text(n) in emulated]

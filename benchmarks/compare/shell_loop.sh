@@ -1,16 +1,44 @@
 #!/usr/bin/env bash
-# The same idempotent work as a plain shell loop: query each device, parse with jq,
-# modify when the MAC or MTU differs.
-# Usage: shell_loop.sh VIRTNET_EMU DESIRED_TSV   (TSV lines: vuid<TAB>mac<TAB>mtu)
+# What a competent operator writes without a reconciler: ONE `query -a -b` for the whole
+# DPU, the comparison done locally with jq, then one `modify` per drifted VF (only the
+# fields that differ) and one `hotplug` per declared hotplug PF whose MAC is absent.
+#
+# Usage: shell_loop.sh DESIRED_JSON VIRTNET [ARG...]
+#   DESIRED_JSON  {"vfs": [{"pf", "vf", "mac", "mtu"}...],
+#                  "hotplugs": [{"ib_device", "mac", "mtu", "max_queues", "max_queue_size"}...]}
+#   VIRTNET...    the vendor CLI command (e.g. `virtnet`, or the emulator's)
+# Run by benchmarks/bench_compare.py.
 set -euo pipefail
-emu=$1
-desired=$2
-changed=0
-while IFS=$'\t' read -r vuid mac mtu; do
-    current=$("$emu" query -u "$vuid" -b | tail -n +2 | jq -r '.devices[0] | "\(.mac|ascii_downcase) \(.mtu)"')
-    if [[ "$current" != "${mac,,} $mtu" ]]; then
-        "$emu" modify -u "$vuid" device -m "$mac" -t "$mtu" > /dev/null
-        changed=$((changed + 1))
-    fi
-done < "$desired"
-echo "changed=$changed"
+desired=$1
+shift
+virtnet=("$@")
+
+# The vendor client may echo the request params as a Python-repr line first: drop it.
+plan=$("${virtnet[@]}" query -a -b | grep -v "^{'" | jq -r --slurpfile want "$desired" '
+  .devices as $devs
+  | ($devs | map(select(.vf_id != null) | {key: "\(.pf_id)/\(.vf_id)", value: .})
+           | from_entries) as $slot
+  | ($devs | map(.mac | ascii_downcase)) as $macs
+  | $want[0]
+  | (.vfs[] as $w
+     | $slot["\($w.pf)/\($w.vf)"] // empty
+     | . as $c
+     | [ (if (.mac | ascii_downcase) != ($w.mac | ascii_downcase) then "-m", $w.mac
+          else empty end),
+         (if (.mtu | tonumber) != $w.mtu then "-t", ($w.mtu | tostring) else empty end) ]
+     | select(length > 0)
+     | ["modify", "-u", $c.vuid, "device"] + .),
+    (.hotplugs[]
+     | (.mac | ascii_downcase) as $m
+     | select(any($macs[]; . == $m) | not)
+     | ["hotplug", "-i", .ib_device, "-m", .mac, "-t", (.mtu | tostring),
+        "-n", (.max_queues | tostring), "-s", (.max_queue_size | tostring)])
+  | @tsv')
+
+calls=0
+while IFS=$'\t' read -r -a call; do
+    [[ ${#call[@]} -eq 0 ]] && continue
+    "${virtnet[@]}" "${call[@]}" > /dev/null
+    calls=$((calls + 1))
+done <<< "$plan"
+echo "calls=$calls"

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from reconciler.errors import BackendError, BusyError
+from reconciler.errors import BackendError, BusyError, MacStillHeld
 from reconciler.journal import Intent, Journal
 from reconciler.keys import Spec
 from reconciler.model import (
@@ -292,10 +292,6 @@ _HANDLERS: Mapping[Action, Callable[[Executor, Change, ApplyReport], None]] = {
     Action.CONFIG: Executor._config,
     Action.RECOVERY_CLEANUP: Executor._recovery_cleanup,
 }
-
-
-class MacStillHeld(Exception):
-    """A change would give a MAC that another live device still has: skipped, retried."""
 
 
 def _new_mac(change: Change) -> str | None:

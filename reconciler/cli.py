@@ -12,7 +12,15 @@ import os
 import sys
 from pathlib import Path
 
-__all__ = ["main"]
+from reconciler.errors import (
+    EXIT_BLOCKED,
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    ReconcilerError,
+)
+
+__all__ = ["exit_code_for", "main"]
 
 VERBS = ("validate", "diff", "apply", "watch", "status", "schema")
 _GLOBAL_WITH_VALUE = ("--backend",)
@@ -104,31 +112,43 @@ def main(argv: list[str] | None = None) -> int:
         args = _parser().parse_args(argv)
         if args.verb is None:
             _parser().print_help()
-            return 0
+            return EXIT_OK
         return _VERB_HANDLERS[args.verb](args)
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        return 1
+    except (KeyboardInterrupt, BrokenPipeError) as exc:
+        return exit_code_for(exc)
     except Exception as exc:  # the one place that turns errors into one line + exit code
-        return _report_error(exc)
+        _report_error(exc)
+        return exit_code_for(exc)
 
 
-def _report_error(exc: BaseException) -> int:
-    from reconciler.errors import ReconcilerError, SpecInvalidError
+# Which exit code each error class gives: the first match wins (DESIGN.md section 4).
+_EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
+    (KeyboardInterrupt, EXIT_INTERRUPTED),
+    (BrokenPipeError, EXIT_ERROR),  # our reader went away: nothing left to say
+    (ReconcilerError, EXIT_ERROR),  # bad specs, set-up, controller, lock: one line said
+    (BaseException, EXIT_ERROR),  # a bug: said as one line too (VIRTNET_DEBUG=1 re-raises)
+)
+
+
+def exit_code_for(exc: BaseException) -> int:
+    """The exit code of an error that ended a command: every class maps here, nowhere else."""
+    return next(code for cls, code in _EXIT_CODES if isinstance(exc, cls))
+
+
+def _report_error(exc: BaseException) -> None:
+    from reconciler.errors import SpecInvalidError
 
     if isinstance(exc, SpecInvalidError):
         for err in exc.errors:
             print(err, file=sys.stderr)
-        return exc.exit_code
+        return
     if isinstance(exc, ReconcilerError):
         print(f"virtnet: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return
     if os.environ.get("VIRTNET_DEBUG"):
         raise exc
     print(f"virtnet: internal error (a bug, please report it): {type(exc).__name__}: {exc}; "
           "set VIRTNET_DEBUG=1 for details", file=sys.stderr)
-    return 1
 
 
 # -- verbs -------------------------------------------------------------------------
@@ -147,7 +167,7 @@ def _cmd_validate(args) -> int:
         for err in desired.errors:
             print(err, file=sys.stderr)
         print(f"invalid: {len(desired.errors)} error(s) in {state_dir}", file=sys.stderr)
-        return 1
+        return EXIT_ERROR
     extra = []
     if desired.controller_config:
         extra.append("1 controller config")
@@ -155,7 +175,7 @@ def _cmd_validate(args) -> int:
         extra.append("1 firmware profile")
     tail = f", {', '.join(extra)}" if extra else ""
     print(f"ok: {len(desired.devices)} devices{tail} in {state_dir}")
-    return 0
+    return EXIT_OK
 
 
 def _cmd_schema(args) -> int:
@@ -165,14 +185,14 @@ def _cmd_schema(args) -> int:
 
     if args.kind is None:
         print(json.dumps(SCHEMAS, indent=2))
-        return 0
+        return EXIT_OK
     try:
         # byte for byte what schemas/<KIND>.json holds
         print(render(args.kind), end="")
     except ValueError as exc:
         print(f"virtnet: error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+        return EXIT_ERROR
+    return EXIT_OK
 
 
 def _log_level(default: str) -> str:
@@ -258,7 +278,7 @@ def _cmd_apply(args) -> int:
         return result.exit_code
     if args.dry_run:
         print(render_text(result.plan, color=_color(sys.stdout)))
-        return 0 if not result.errors else 1
+        return EXIT_ERROR if result.errors else EXIT_OK
     print(_apply_summary(result, color=_color(sys.stdout)))
     return result.exit_code
 
@@ -288,7 +308,7 @@ def _apply_summary(result, *, color: bool) -> str:
     blocked = sum(1 for s in result.statuses if s.state is SpecState.BLOCKED) + sum(
         1 for c in result.plan.blocked if c.name not in specs
     )
-    colour = green if result.exit_code == 0 else (yellow if result.exit_code == 3 else red)
+    colour = {EXIT_OK: green, EXIT_BLOCKED: yellow}.get(result.exit_code, red)
     if result.errors and not result.applied and not result.failed:
         lines.append(f"{red}Apply: nothing changed: {len(result.errors)} error(s) above.{reset}")
         return "\n".join(lines)
@@ -323,7 +343,7 @@ def _cmd_status(args) -> int:
             print('{"specs": {}, "updated": null}')
         else:
             print(f"No status yet in {status_dir}: run virtnet apply or virtnet watch.")
-        return 0
+        return EXIT_OK
     data = read_status(status_dir)
     if args.output == "json":
         import json
@@ -331,7 +351,7 @@ def _cmd_status(args) -> int:
         print(json.dumps(data, indent=2))
     else:
         print(render_status(data, color=_color(sys.stdout)))
-    return 0
+    return EXIT_OK
 
 
 def _passthrough(backend_name: str | None, vendor_argv: list[str]) -> int:

@@ -18,7 +18,7 @@ import structlog
 
 from reconciler import outcome
 from reconciler.apply import Executor, RetryPolicy, resolve_pending
-from reconciler.errors import BackendError, ReconcilerError
+from reconciler.errors import EXIT_ERROR, BackendError, ReconcilerError
 from reconciler.inventory import load_inventory, save_inventory
 from reconciler.journal import Journal
 from reconciler.lock import writer_lock
@@ -151,7 +151,7 @@ class Engine:
             for s in desired.devices
         )
         return CycleResult(plan=Plan(), statuses=statuses, errors=(reason,),
-                           duration_s=duration_s, exit_code=1)
+                           duration_s=duration_s, exit_code=EXIT_ERROR)
 
     # -- the cycle ---------------------------------------------------------------
 
@@ -223,7 +223,7 @@ class Engine:
                                          verified=not report.rolled_back)
         exit_code = outcome.apply_exit_code(desired, remaining, statuses, the_plan.errors)
         if report.rolled_back:
-            exit_code = 1
+            exit_code = EXIT_ERROR
         return CycleResult(
             plan=the_plan, statuses=statuses, applied=tuple(report.applied),
             failed=tuple(failed), errors=tuple(errors), mutating_calls=report.mutating_calls,

@@ -11,6 +11,8 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
+from reconciler.errors import EXIT_OK
+
 __all__ = [
     "Action",
     "Change",
@@ -35,7 +37,6 @@ __all__ = [
     "SpecStatus",
     "frozen_map",
 ]
-
 
 
 def frozen_map(data=None) -> MappingProxyType:
@@ -392,4 +393,4 @@ class CycleResult:
     observe_calls: int = 0
     drift_repaired: int = 0
     duration_s: float = 0.0
-    exit_code: int = 0
+    exit_code: int = EXIT_OK

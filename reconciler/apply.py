@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import structlog
 
 from reconciler.errors import BackendError, BusyError, MacStillHeld
+from reconciler.fields import HOTPLUG_DEFAULTS, MODIFIABLE, Spec
 from reconciler.journal import Intent, Journal
-from reconciler.keys import Spec
 from reconciler.model import (
     Action,
     Change,
@@ -30,10 +30,6 @@ from reconciler.model import (
 __all__ = ["ApplyReport", "Executor", "MacStillHeld", "RetryPolicy", "resolve_pending"]
 
 log = structlog.get_logger("virtnet.apply")
-
-# modify options the vendor CLI accepts, in the order we pass them
-_MODIFIABLE = (Spec.MAC, Spec.MTU, Spec.FEATURES, Spec.MSIX_NUM, Spec.MAX_QUEUE_SIZE)
-
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
@@ -224,8 +220,8 @@ class Executor:
         self._save_inventory(self.inventory)
 
     def _modify(self, change: Change, report: ApplyReport) -> None:
-        new = {k: v[1] for k, v in change.fields.items() if k in _MODIFIABLE}
-        old = {k: v[0] for k, v in change.fields.items() if k in _MODIFIABLE}
+        new = {k: v[1] for k, v in change.fields.items() if k in MODIFIABLE}
+        old = {k: v[0] for k, v in change.fields.items() if k in MODIFIABLE}
         if not new:
             return
         self.journal.begin(Intent("modify", change.name, vuid=change.vuid))
@@ -309,7 +305,7 @@ def _hotplug_spec(change: Change) -> DeviceSpec:
     spec = change.spec
     filled = {
         k: new for k, (_old, new) in change.fields.items()
-        if k in (Spec.MTU, Spec.MAX_QUEUES, Spec.MAX_QUEUE_SIZE) and new is not None
+        if k in HOTPLUG_DEFAULTS and new is not None
     }
     return dataclasses.replace(spec, **filled) if filled else spec
 

@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from reconciler.keys import Spec
+from reconciler.fields import HOTPLUG_DEFAULTS, Spec
 from reconciler.model import (
     Action,
     Change,
@@ -35,8 +35,6 @@ __all__ = [
     "plan",
 ]
 
-# The vendor requires -t/-n/-s at hotplug; these fill in what a spec leaves out.
-HOTPLUG_DEFAULTS = frozen_map({Spec.MTU: 1500, Spec.MAX_QUEUES: 4, Spec.MAX_QUEUE_SIZE: 256})
 REASON_BACKOFF = "backing off after failure"
 REASON_LIVE_UPDATE = "controller live update in progress"
 _SLOT_ACTIONS = frozenset({Action.HOTPLUG, Action.UNPLUG, Action.REPLACE})

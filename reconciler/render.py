@@ -6,7 +6,7 @@ import json
 from collections import Counter
 from typing import Any
 
-from reconciler.keys import Spec
+from reconciler.fields import Spec
 from reconciler.model import Action, Change, DeviceType, ObservedDevice, Plan
 
 __all__ = ["render_json", "render_text"]

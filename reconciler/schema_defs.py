@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from reconciler.fields import Conf, Spec
 from reconciler.keys import (
     API_VERSION,
     KIND_CONTROLLER_CONFIG,
@@ -23,7 +24,6 @@ from reconciler.keys import (
     KIND_DEVICE_SET,
     KIND_FIRMWARE_PROFILE,
     Fw,
-    Spec,
 )
 
 __all__ = ["FIRMWARE_PARAMETERS", "SCHEMAS", "export", "render", "schema_for"]
@@ -186,39 +186,39 @@ def _controller_config_spec() -> dict[str, Any]:
         "additionalProperties": False,
         "description": "the content of virtnet.conf (reference section 5)",
         "properties": {
-            "ib_dev_p0": _IB,
-            "ib_dev_p1": _IB,
-            "ib_dev_lag": {"anyOf": [_IB, {"type": "null"}]},
-            "ib_dev_for_static_pf": _IB,
-            "is_lag": _FLAG,
-            "single_port": _FLAG,
-            "recovery": _FLAG,
-            "sf_pool_percent": _int(0, 100, "pre-created SF pool, % of max_sf"),
-            "sf_pool_force_destroy": _FLAG,
-            "mac_base": mac_or_null,
-            "features": _FEATURES,
-            "static_pf": {
+            Conf.IB_DEV_P0: _IB,
+            Conf.IB_DEV_P1: _IB,
+            Conf.IB_DEV_LAG: {"anyOf": [_IB, {"type": "null"}]},
+            Conf.IB_DEV_FOR_STATIC_PF: _IB,
+            Conf.IS_LAG: _FLAG,
+            Conf.SINGLE_PORT: _FLAG,
+            Conf.RECOVERY: _FLAG,
+            Conf.SF_POOL_PERCENT: _int(0, 100, "pre-created SF pool, % of max_sf"),
+            Conf.SF_POOL_FORCE_DESTROY: _FLAG,
+            Conf.MAC_BASE: mac_or_null,
+            Conf.FEATURES: _FEATURES,
+            Conf.STATIC_PF: {
                 "type": "object",
                 "additionalProperties": False,
-                "properties": {"mac_base": mac_or_null, "features": _FEATURES},
+                "properties": {Conf.MAC_BASE: mac_or_null, Conf.FEATURES: _FEATURES},
             },
-            "vf": {
+            Conf.VF: {
                 "type": "object",
                 "additionalProperties": False,
                 "properties": {
-                    "mac_base": mac_or_null,
-                    "features": _FEATURES,
-                    "vfs_per_pf": _int(1, 4096, "VFs per PF the MACs are planned for"),
+                    Conf.MAC_BASE: mac_or_null,
+                    Conf.FEATURES: _FEATURES,
+                    Conf.VFS_PER_PF: _int(1, 4096, "VFs per PF the MACs are planned for"),
                 },
-                "dependentRequired": {"mac_base": ["vfs_per_pf"]},
+                "dependentRequired": {Conf.MAC_BASE: [Conf.VFS_PER_PF]},
             },
-            "dpa_core_start": _int(0, 1023, "first DPA core"),
-            "dpa_core_end": _int(0, 1023, "last DPA core"),
-            "lm_prov": {"type": "string", "minLength": 1},
-            "eth_vq_workers": _int(1, 24, "worker threads for ETH VQ operations"),
-            "admin_cmd_workers": _int(1, 16, "worker threads for admin commands"),
-            "mrg_rxbuf": _FLAG,
-            "packed_vq": _FLAG,
+            Conf.DPA_CORE_START: _int(0, 1023, "first DPA core"),
+            Conf.DPA_CORE_END: _int(0, 1023, "last DPA core"),
+            Conf.LM_PROV: {"type": "string", "minLength": 1},
+            Conf.ETH_VQ_WORKERS: _int(1, 24, "worker threads for ETH VQ operations"),
+            Conf.ADMIN_CMD_WORKERS: _int(1, 16, "worker threads for admin commands"),
+            Conf.MRG_RXBUF: _FLAG,
+            Conf.PACKED_VQ: _FLAG,
         },
     }
 

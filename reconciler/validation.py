@@ -23,7 +23,7 @@ from typing import Any
 from reconciler import keys
 from reconciler.fastschema import compile_schema
 from reconciler.features import parse_features
-from reconciler.keys import Spec
+from reconciler.fields import CONF_SECTIONS, Conf, Spec
 from reconciler.macs import mac_add, mac_problem, normalize_mac
 from reconciler.model import (
     ControllerConfigSpec,
@@ -223,13 +223,13 @@ def _build_device(name, dtype, mac, spec, *, labels, source) -> DeviceSpec:
     )
 
 
-def _feature_problem(spec: dict, prefix: list) -> list[tuple[list, str]]:
-    if Spec.FEATURES not in spec:
+def _feature_problem(spec: dict, prefix: list, key: str = Spec.FEATURES) -> list[tuple[list, str]]:
+    if key not in spec:
         return []
     try:
-        parse_features(spec[Spec.FEATURES])
+        parse_features(spec[key])
     except (ValueError, TypeError) as exc:
-        return [([*prefix, Spec.FEATURES], str(exc))]
+        return [([*prefix, key], str(exc))]
     return []
 
 
@@ -372,24 +372,27 @@ def _set_macs(base: str, indexes: list[int]) -> tuple[list[str], list[tuple[list
 
 def _config_problems(conf: dict) -> list[tuple[list, str]]:
     problems = []
-    if conf.get("ib_dev_lag") is not None:
-        for key in ("ib_dev_p0", "ib_dev_p1"):
+    ports = (Conf.IB_DEV_P0, Conf.IB_DEV_P1)
+    if conf.get(Conf.IB_DEV_LAG) is not None:
+        for key in ports:
             if key in conf:
-                problems.append((["spec", key], "must not be set together with ib_dev_lag"))
-    if conf.get("is_lag") == 1 and conf.get("single_port") == 1:
-        problems.append((["spec", "single_port"], "is_lag and single_port are mutually exclusive"))
-    if conf.get("is_lag") == 1 and any(k in conf for k in ("ib_dev_p0", "ib_dev_p1")):
-        why = "with is_lag, set ib_dev_lag, not ib_dev_p0/ib_dev_p1"
-        problems.append((["spec", "is_lag"], why))
-    start, end = conf.get("dpa_core_start"), conf.get("dpa_core_end")
+                problems.append((["spec", key], f"must not be set together with {Conf.IB_DEV_LAG}"))
+    if conf.get(Conf.IS_LAG) == 1 and conf.get(Conf.SINGLE_PORT) == 1:
+        why = f"{Conf.IS_LAG} and {Conf.SINGLE_PORT} are mutually exclusive"
+        problems.append((["spec", Conf.SINGLE_PORT], why))
+    if conf.get(Conf.IS_LAG) == 1 and any(k in conf for k in ports):
+        why = f"with {Conf.IS_LAG}, set {Conf.IB_DEV_LAG}, not {'/'.join(ports)}"
+        problems.append((["spec", Conf.IS_LAG], why))
+    start, end = conf.get(Conf.DPA_CORE_START), conf.get(Conf.DPA_CORE_END)
     if start is not None and end is not None and end < start:
-        problems.append((["spec", "dpa_core_end"], "must not be below dpa_core_start"))
-    for prefix, section in (([], conf), (["static_pf"], conf.get("static_pf") or {}),
-                            (["vf"], conf.get("vf") or {})):
-        problems += _feature_problem(section, ["spec", *prefix])
-        base = section.get("mac_base")
+        why = f"must not be below {Conf.DPA_CORE_START}"
+        problems.append((["spec", Conf.DPA_CORE_END], why))
+    for prefix in ([], *([s] for s in CONF_SECTIONS)):
+        section = (conf.get(prefix[0]) or {}) if prefix else conf
+        problems += _feature_problem(section, ["spec", *prefix], Conf.FEATURES)
+        base = section.get(Conf.MAC_BASE)
         if base is not None and (why := mac_problem(normalize_mac(base))) is not None:
-            problems.append((["spec", *prefix, "mac_base"], f"{base} {why}"))
+            problems.append((["spec", *prefix, Conf.MAC_BASE], f"{base} {why}"))
     return problems
 
 

@@ -19,19 +19,10 @@ from reconciler.drivers.parse import (
 )
 from reconciler.drivers.runner import Runner
 from reconciler.errors import InternalError
-from reconciler.keys import Spec
+from reconciler.fields import HOTPLUG_FIELDS, MODIFY_FLAGS, Spec
 from reconciler.model import ControllerInfo, DeviceSpec, ObservedDevice
 
-__all__ = ["MODIFY_FLAGS", "HotplugResult", "VirtnetCli"]
-
-# `modify ... device` option per spec field (reference 3.5); nothing else is modifiable
-MODIFY_FLAGS: Mapping[str, str] = {
-    Spec.MAC: "-m",
-    Spec.MTU: "-t",
-    Spec.FEATURES: "-f",
-    Spec.MSIX_NUM: "-n",
-    Spec.MAX_QUEUE_SIZE: "-q",
-}
+__all__ = ["HotplugResult", "VirtnetCli"]
 
 
 class VirtnetCli:
@@ -124,23 +115,18 @@ def _format(field: str, value: object) -> str:
 
 
 def _hotplug_argv(spec: DeviceSpec) -> list[str]:
-    required = {
-        "-i": spec.ib_device,
-        "-m": spec.mac,
-        "-t": spec.mtu,
-        "-n": spec.max_queues,
-        "-s": spec.max_queue_size,
-    }
-    missing = [flag for flag, value in required.items() if value is None]
+    """The options in the vendor's usage order; a boolean field is a switch (``-l``)."""
+    missing = [
+        f.hotplug_flag for f in HOTPLUG_FIELDS
+        if f.hotplug_required and getattr(spec, f.name) is None
+    ]
     if missing:
         raise InternalError(f"hotplug of {spec.name}: no value for {' '.join(missing)}")
     argv = ["hotplug"]
-    for flag, value in required.items():
-        argv += [flag, str(value)]
-    if spec.sf_num is not None:
-        argv += ["-u", str(spec.sf_num)]
-    if spec.features is not None:
-        argv += ["-f", hex(spec.features)]
-    if spec.legacy:
-        argv.append("-l")
+    for field in HOTPLUG_FIELDS:
+        value = getattr(spec, field.name)
+        if value is True:
+            argv.append(field.hotplug_flag)
+        elif value is not None and value is not False:
+            argv += [field.hotplug_flag, hex(value) if field.name == Spec.FEATURES else str(value)]
     return argv

@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from reconciler.keys import GUEST_UNBIND_FIELDS, Fw, Spec
+from reconciler.fields import (
+    FIELDS,
+    GUEST_UNBIND,
+    HOTPLUG_FIELDS,
+    MODIFIABLE,
+    REPLACE_ON_CHANGE,
+    Spec,
+)
+from reconciler.keys import Fw
 from reconciler.model import (
     Action,
     Change,
@@ -21,26 +29,19 @@ __all__ = ["REASON_MIGRATING", "device_changes", "hotplug_fields", "representor_
 
 REASON_MIGRATING = "device migrating (live update)"
 REASON_NO_VF = "waiting for the host to create it (sriov_numvfs)"
-
-# Fields `modify` can set, in the order they are reported.
-_MUTABLE = (Spec.MAC, Spec.MTU, Spec.MAX_QUEUE_SIZE, Spec.FEATURES)
-# A hotplug device's creation-time fields: changing one means unplug + hotplug.
-_IMMUTABLE = (Spec.IB_DEVICE, Spec.SF_NUM, Spec.LEGACY, Spec.MAX_QUEUES)
-_HOTPLUG_OPTIONAL = (Spec.FEATURES, Spec.SF_NUM)
+_ONLY = {DeviceType.VF: "VFs", DeviceType.HOTPLUG: "hotplug devices"}
 
 
 def hotplug_fields(spec: DeviceSpec, defaults: Mapping[str, int]) -> dict[str, tuple]:
-    """Every value `virtnet hotplug` will be given, spec first, defaults for the required rest."""
-    fields: dict[str, tuple] = {Spec.MAC: (None, spec.mac), Spec.IB_DEVICE: (None, spec.ib_device)}
-    for name in (Spec.MTU, Spec.MAX_QUEUES, Spec.MAX_QUEUE_SIZE):
-        value = getattr(spec, name)
-        fields[name] = (None, value if value is not None else defaults.get(name))
-    for name in _HOTPLUG_OPTIONAL:
-        value = getattr(spec, name)
-        if value is not None:
-            fields[name] = (None, value)
-    if spec.legacy:
-        fields[Spec.LEGACY] = (None, True)
+    """Every value `virtnet hotplug` will be given (MAC first), defaults for the required rest."""
+    fields: dict[str, tuple] = {Spec.MAC: (None, spec.mac)}
+    for field in HOTPLUG_FIELDS:
+        value = getattr(spec, field.name)
+        if field.hotplug_required:
+            fields.setdefault(field.name, (None, defaults.get(field.name) if value is None
+                                           else value))
+        elif value is not None and value is not False:
+            fields[field.name] = (None, value)
     return fields
 
 
@@ -71,7 +72,7 @@ def device_changes(
 
 def _modify(spec: DeviceSpec, dev: ObservedDevice, fields: dict[str, tuple]) -> Change:
     """One modify per device; blocked whole while the guest holds a field it touches."""
-    guest = [name for name in fields if name in GUEST_UNBIND_FIELDS]
+    guest = [name for name in fields if name in GUEST_UNBIND]
     if guest and dev.driver_bound:
         reason = f"{_bound(dev)}: unbind the device on the host to change {', '.join(guest)}"
         return _blocked(Action.MODIFY, spec, dev, reason, fields=fields)
@@ -105,17 +106,18 @@ def _missing(spec: DeviceSpec, defaults: Mapping[str, int], firmware) -> Change:
 def _diff_mutable(spec: DeviceSpec, dev: ObservedDevice, warnings: list[str]) -> dict[str, tuple]:
     """Only fields the spec sets are compared: an omitted field is not managed (no false drift)."""
     out: dict[str, tuple] = {}
-    if spec.mac.lower() != (dev.mac or "").lower():
-        out[Spec.MAC] = (dev.mac, spec.mac)
-    for name in _MUTABLE[1:]:
-        want = getattr(spec, name)
-        if want is not None and want != getattr(dev, name):
-            out[name] = (getattr(dev, name), want)
-    if spec.msix_num is not None and spec.msix_num != dev.msix_num:
-        if spec.type is DeviceType.VF:
-            out[Spec.MSIX_NUM] = (dev.msix_num, spec.msix_num)
+    for name in MODIFIABLE:
+        want, have = getattr(spec, name), getattr(dev, name)
+        if name == Spec.MAC:
+            if want.lower() != (have or "").lower():
+                out[name] = (have, want)
+        elif want is None or want == have:
+            continue
+        elif spec.type in FIELDS[name].types:
+            out[name] = (have, want)
         else:
-            warnings.append(f"{spec.name}: msix_num applies to VFs only; ignored on a {spec.type}")
+            only = " and ".join(_ONLY[t] for t in FIELDS[name].types)
+            warnings.append(f"{spec.name}: {name} applies to {only} only; ignored on a {spec.type}")
     if spec.type is not DeviceType.HOTPLUG and spec.max_queues not in (None, dev.max_queues):
         warnings.append(
             f"{spec.name}: max_queues of a {spec.type} follows firmware (and msix_num on a VF); "
@@ -125,12 +127,11 @@ def _diff_mutable(spec: DeviceSpec, dev: ObservedDevice, warnings: list[str]) ->
 
 
 def _diff_immutable(spec: DeviceSpec, dev: ObservedDevice) -> dict[str, tuple]:
+    """A hotplug device's creation-time fields the spec sets (``legacy`` always has a value)."""
     out: dict[str, tuple] = {}
-    for name in _IMMUTABLE:
+    for name in REPLACE_ON_CHANGE:
         want = getattr(spec, name)
-        if name != Spec.LEGACY and want is None:
-            continue
-        if want != getattr(dev, name):
+        if want is not None and want != getattr(dev, name):
             out[name] = (getattr(dev, name), want)
     return out
 
@@ -173,11 +174,8 @@ def representor_change(spec: DeviceSpec, dev: ObservedDevice | None, representor
 
 def _wanted(spec: DeviceSpec) -> dict[str, tuple]:
     """What a blocked spec asks for, so the report shows it."""
-    out = {Spec.MAC: (None, spec.mac)}
-    for name in (*_MUTABLE[1:], Spec.MSIX_NUM):
-        if getattr(spec, name) is not None:
-            out[name] = (None, getattr(spec, name))
-    return out
+    return {name: (None, getattr(spec, name)) for name in MODIFIABLE
+            if getattr(spec, name) is not None}
 
 
 def _bound(dev: ObservedDevice) -> str:

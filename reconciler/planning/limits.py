@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
-from reconciler.keys import Fw, Spec
+from reconciler.fields import Conf, Spec, conf_default
+from reconciler.keys import Fw
 from reconciler.model import Action, Change, DeviceSpec, DeviceType, ObservedWorld
 
 __all__ = ["DEFAULT_PORT", "limit_errors"]
 
 # Static PFs and VFs live on port 0 unless the controller says otherwise.
-DEFAULT_PORT = "mlx5_0"
+DEFAULT_PORT = conf_default(Conf.IB_DEV_P0)
 
 
 def limit_errors(

@@ -6,7 +6,7 @@ import dataclasses
 import heapq
 from collections.abc import Mapping
 
-from reconciler.keys import Spec
+from reconciler.fields import Spec
 from reconciler.model import Action, Change, ChangeStatus, ObservedDevice, ObservedWorld
 from reconciler.planning.match import describe
 

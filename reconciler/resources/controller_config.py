@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
+from reconciler.fields import Conf, conf_default
 from reconciler.macs import mac_add
 from reconciler.model import (
     Action,
@@ -72,12 +73,17 @@ def diff(desired: DesiredState, world: ObservedWorld, options: DiffOptions) -> D
 
 def port_devices(config: Mapping) -> frozenset[str]:
     """RDMA devices a controller started with ``config`` accepts for hotplug (reference 5, 10.4)."""
-    if config.get("is_lag"):
-        return frozenset({config.get("ib_dev_lag") or "mlx5_bond_0"})
-    p0 = config.get("ib_dev_p0") or "mlx5_0"
-    if config.get("single_port"):
+    if config.get(Conf.IS_LAG):
+        return frozenset({_value(config, Conf.IB_DEV_LAG)})
+    p0 = _value(config, Conf.IB_DEV_P0)
+    if config.get(Conf.SINGLE_PORT):
         return frozenset({p0})
-    return frozenset({p0, config.get("ib_dev_p1") or "mlx5_1"})
+    return frozenset({p0, _value(config, Conf.IB_DEV_P1)})
+
+
+def _value(config: Mapping, key: str) -> Any:
+    """A top-level key's value, or the vendor's default when it is absent (or empty)."""
+    return config.get(key) or conf_default(key)
 
 
 def config_fields(on_disk: Mapping | None, wanted: Mapping) -> dict[str, tuple[Any, Any]]:
@@ -117,16 +123,20 @@ def derived_mac(config: Mapping, spec: DeviceSpec) -> str | None:
     """The MAC the controller's mac_base rule gives a static PF or VF, or None (no rule)."""
     conf = _plain(config)
     if spec.type is DeviceType.STATIC_PF and spec.pf_id is not None:
-        section = conf.get("static_pf") if isinstance(conf.get("static_pf"), dict) else {}
-        base = section.get("mac_base") or conf.get("mac_base")
+        section = _section(conf, Conf.STATIC_PF)
+        base = section.get(Conf.MAC_BASE) or conf.get(Conf.MAC_BASE)
         return _add(base, spec.pf_id)
     if spec.type is DeviceType.VF and spec.pf_id is not None and spec.vf_id is not None:
-        section = conf.get("vf") if isinstance(conf.get("vf"), dict) else {}
-        per = section.get("vfs_per_pf")
+        section = _section(conf, Conf.VF)
+        per = section.get(Conf.VFS_PER_PF)
         if not isinstance(per, int) or isinstance(per, bool):
             return None
-        return _add(section.get("mac_base"), spec.pf_id * per + spec.vf_id)
+        return _add(section.get(Conf.MAC_BASE), spec.pf_id * per + spec.vf_id)
     return None
+
+
+def _section(conf: Mapping, name: str) -> Mapping:
+    return conf.get(name) if isinstance(conf.get(name), dict) else {}
 
 
 def _add(base: Any, offset: int) -> str | None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from reconciler.fields import Conf, conf_default
 from reconciler.keys import Fw
 from reconciler.model import (
     Action,
@@ -37,7 +38,6 @@ from reconciler.resources.base import DiffOptions, DiffResult
 __all__ = ["REASON_PRUNE", "cleanup_name", "diff", "record_differences", "stale_reasons"]
 
 REASON_PRUNE = "orphaned recovery record: apply --prune removes it"
-_BOND_DEV = "mlx5_bond_0"
 
 
 def cleanup_name(vuid: str) -> str:
@@ -115,11 +115,12 @@ def _firmware_reasons(record: RecoveryRecord, firmware) -> Iterator[str]:
 
 
 def _lag_reasons(record: RecoveryRecord, config) -> Iterator[str]:
-    if not config.get("is_lag"):
+    if not config.get(Conf.IS_LAG):
         return
-    bond = config.get("ib_dev_lag") or _BOND_DEV
+    bond = config.get(Conf.IB_DEV_LAG) or conf_default(Conf.IB_DEV_LAG)
     if record.port_ib_dev is not None and record.port_ib_dev != bond:
-        yield f"port_ib_dev {record.port_ib_dev} is not the bond device {bond} (is_lag=1)"
+        yield (f"port_ib_dev {record.port_ib_dev} is not the bond device {bond} "
+               f"({Conf.IS_LAG}=1)")
 
 
 def _live_warnings(record: RecoveryRecord, device: ObservedDevice):

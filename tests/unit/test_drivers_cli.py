@@ -10,7 +10,7 @@ import pytest
 from reconciler.drivers.runner import RunResult, op_of
 from reconciler.drivers.virtnet_cli import VirtnetCli
 from reconciler.errors import BackendError, BusyError, InternalError
-from reconciler.keys import Spec
+from reconciler.fields import Spec
 from reconciler.model import DeviceSpec, DeviceType
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "cli"

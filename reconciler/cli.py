@@ -155,7 +155,7 @@ def _report_error(exc: BaseException) -> None:
 
 
 def _cmd_validate(args) -> int:
-    from reconciler.specs import load_state
+    from reconciler.loading import load_state
 
     if args.insecure_skip_permission_check:
         from reconciler.log import configure_logging
@@ -181,7 +181,7 @@ def _cmd_validate(args) -> int:
 def _cmd_schema(args) -> int:
     import json
 
-    from reconciler.schema_defs import SCHEMAS, render
+    from reconciler.loading.schema import SCHEMAS, render
 
     if args.kind is None:
         print(json.dumps(SCHEMAS, indent=2))

@@ -84,7 +84,7 @@ class Engine:
         retry: RetryPolicy = RetryPolicy(),
         sleep: Callable[[float], None] = time.sleep,
     ):
-        from reconciler.specs import LoadCache
+        from reconciler.loading import LoadCache
 
         self.options = options
         self.backend = backend
@@ -100,7 +100,7 @@ class Engine:
     # -- public ----------------------------------------------------------------
 
     def load(self) -> DesiredState:
-        from reconciler.specs import load_state
+        from reconciler.loading import load_state
 
         return load_state(
             self.options.state_dir, cache=self.cache,
@@ -441,7 +441,7 @@ def _explain_waits(the_plan: Plan, waiting: dict[str, str]) -> Plan:
 
 
 def _generations(desired: DesiredState) -> dict[str, str]:
-    from reconciler.validation import spec_generation
+    from reconciler.loading.validate import spec_generation
 
     return {spec.name: spec_generation(spec) for spec in desired.devices}
 

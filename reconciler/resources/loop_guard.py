@@ -126,7 +126,7 @@ class LoopGuard:
 
 
 def _gen(change: Change) -> str | None:
-    from reconciler.validation import spec_generation
+    from reconciler.loading.validate import spec_generation
 
     return spec_generation(change.spec) if change.spec is not None else None
 

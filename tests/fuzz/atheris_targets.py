@@ -26,8 +26,8 @@ with atheris.instrument_imports():
         parse_version,
     )
     from reconciler.errors import BackendError
-    from reconciler.validation import validate_document
-    from reconciler.yamlload import parse_bytes
+    from reconciler.loading.parse import parse_bytes
+    from reconciler.loading.validate import validate_document
 
 __all__ = ["fuzz_loader", "fuzz_parse"]
 

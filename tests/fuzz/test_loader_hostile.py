@@ -16,9 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler import specs
-from reconciler.specs import load_state
-from reconciler.yamlload import Limits
+from reconciler.loading import files as loader_files
+from reconciler.loading import load_state
+from reconciler.loading.parse import Limits
 
 _MB = 1 << 20
 
@@ -70,7 +70,7 @@ class TestSizeLimit:
             read_bytes.append(len(chunk))
             return chunk
 
-        monkeypatch.setattr(specs.os, "read", counting_read)
+        monkeypatch.setattr(loader_files.os, "read", counting_read)
         desired, peak = _load_measured(root)
         _one_error(desired, "big.yaml", "byte limit")
         assert sum(read_bytes) <= Limits().max_bytes + 1

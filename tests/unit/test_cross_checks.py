@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.loading import load_state
+from reconciler.loading.validate import expand_vf_ids, spec_generation
 from reconciler.model import DeviceType, RepresentorSpec
-from reconciler.specs import load_state
-from reconciler.validation import expand_vf_ids, spec_generation
 
 
 def put(root: Path, name: str, text: str) -> Path:

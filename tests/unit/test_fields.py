@@ -14,8 +14,8 @@ from reconciler.fields import (
     REPLACE_ON_CHANGE,
     Spec,
 )
+from reconciler.loading.schema import SCHEMAS
 from reconciler.model import DeviceType
-from reconciler.schema_defs import SCHEMAS
 
 
 def _spec_schema(kind: str) -> dict:

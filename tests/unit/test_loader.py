@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.errors import PermissionProblem, SpecInvalidError
-from reconciler.specs import LoadCache, load_state
+from reconciler.loading import LoadCache, load_state
 
 DEVICE = """\
 apiVersion: virtnet/v1

@@ -9,8 +9,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler.specs import load_state
-from reconciler.yamlload import parse_bytes
+from reconciler.loading import load_state
+from reconciler.loading.parse import parse_bytes
 
 _SETTINGS = settings(max_examples=150, deadline=None,
                      suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

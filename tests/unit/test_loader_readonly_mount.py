@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.errors import PermissionProblem
-from reconciler.specs import load_state
+from reconciler.loading import load_state
 
 SPEC = """apiVersion: virtnet/v1
 kind: VirtioNetDevice

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.specs import load_state
-from reconciler.validation import expand_vf_ids
-from reconciler.yamlload import parse_bytes
+from reconciler.loading import load_state
+from reconciler.loading.parse import parse_bytes
+from reconciler.loading.validate import expand_vf_ids
 
 
 def put(root: Path, name: str, text: str) -> Path:

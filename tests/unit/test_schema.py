@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from reconciler import keys
-from reconciler.fastschema import compile_schema
-from reconciler.schema_defs import SCHEMAS, render, schema_for
-from reconciler.specs import load_state
+from reconciler.loading import load_state
+from reconciler.loading.fastschema import compile_schema
+from reconciler.loading.schema import SCHEMAS, render, schema_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,7 +25,7 @@ class TestSchemaSource:
     def test_exported_file_is_identical_to_schema_defs(self, kind):
         exported = ROOT / "schemas" / f"{kind}.json"
         assert exported.read_text() == render(kind), (
-            f"regenerate: python -m reconciler.schema_defs schemas ({exported} is stale)"
+            f"regenerate: python -m reconciler.loading.schema schemas ({exported} is stale)"
         )
 
     def test_no_stray_schema_files(self):

@@ -16,7 +16,7 @@ import pytest
 from reconciler import fsutil
 from reconciler.drivers.runner import RunResult
 from reconciler.drivers.virtnet_cli import VirtnetCli
-from reconciler.specs import load_state
+from reconciler.loading import load_state
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "reconciler"

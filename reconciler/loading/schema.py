@@ -1,6 +1,6 @@
 """JSON Schemas (draft 2020-12) of every spec kind: the single source of what a valid document is.
 
-``schemas/*.json`` are exported from here (``python -m reconciler.schema_defs DIR``) and a
+``schemas/*.json`` are exported from here (``python -m reconciler.loading.schema DIR``) and a
 test keeps them identical. Ranges the vendor does not document (reference section 14,
 question 5) are this project's choices: MTU 68..9216 (IPv4 minimum .. the BlueField uplink
 maximum), max_queues 1..256 (the controller's ``max_virt_queues`` in the reference's

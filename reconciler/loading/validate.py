@@ -21,9 +21,11 @@ from functools import cache
 from typing import Any
 
 from reconciler import keys
-from reconciler.fastschema import compile_schema
 from reconciler.features import parse_features
 from reconciler.fields import CONF_SECTIONS, Conf, Spec
+from reconciler.loading.fastschema import compile_schema
+from reconciler.loading.parse import Document, ParsedFile, key_node, locate
+from reconciler.loading.schema import schema_for
 from reconciler.macs import mac_add, mac_problem, normalize_mac
 from reconciler.model import (
     ControllerConfigSpec,
@@ -35,8 +37,6 @@ from reconciler.model import (
     SpecError,
     frozen_map,
 )
-from reconciler.schema_defs import schema_for
-from reconciler.yamlload import Document, ParsedFile, key_node, locate
 
 __all__ = ["DocResult", "expand_vf_ids", "spec_generation", "validate_document"]
 

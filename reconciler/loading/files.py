@@ -1,32 +1,26 @@
-"""Load the desired-state directory: find spec files safely, parse, validate, expand, cross-check.
+"""Find the spec files of a state dir and read them, trusting only what is safe to trust.
 
-``load_state`` never raises for bad content: every problem becomes a one-line
-:class:`SpecError` and the result is then incomplete (so nothing is pruned). Only a state
-dir that is missing, not a directory or insecure raises. Files are read once through
-their visible names (Kubernetes ConfigMap volumes: ``name.yaml -> ..data/name.yaml``);
-a symlink that leads outside the state dir is refused.
+Like sshd's StrictModes, the state dir and every file and directory in it must be owned
+by the invoking user or root and not writable by group or others. Files are reached
+through their visible names (Kubernetes ConfigMap volumes: ``name.yaml -> ..data/name.yaml``),
+a symlink that leads outside the state dir is refused, each real directory is visited
+once (symlink loops end), and a read never takes more than the size limit plus one byte
+nor blocks on a FIFO.
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import gc
 import os
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler import keys
-from reconciler.crosschecks import cross_check
 from reconciler.errors import PermissionProblem, SpecInvalidError
 from reconciler.fsutil import insecure_reason
-from reconciler.model import DesiredState, Source, SpecError
-from reconciler.validation import DocResult, validate_document
-from reconciler.yamlload import Limits, parse_bytes
+from reconciler.model import Source, SpecError
 
-__all__ = ["LoadCache", "iter_spec_files", "load_state"]
+__all__ = ["check_root", "iter_spec_files", "os_reason", "read_bounded", "warn_insecure_once"]
 
 _SUFFIXES = (".yaml", ".yml", ".json")
 _LEFTOVERS = ("~", ".swp", ".tmp")
@@ -42,42 +36,11 @@ def _ignored(name: str) -> bool:
     return not name.endswith(_SUFFIXES)
 
 
-@dataclass(frozen=True, slots=True)
-class _Entry:
-    key: tuple[int, int, int, int]
-    results: tuple[DocResult, ...]
-    errors: tuple[SpecError, ...]
-
-
-class LoadCache:
-    """Parsed and validated documents per file, reused while a file's stat is unchanged.
-
-    The watch loop keeps one between cycles; ``parsed_files`` counts files actually
-    parsed, so tests can check that an unchanged file is not parsed again.
-    """
-
-    def __init__(self) -> None:
-        self._entries: dict[str, _Entry] = {}
-        self.parsed_files = 0
-
-    def get(self, path: str, key: tuple[int, int, int, int]) -> _Entry | None:
-        entry = self._entries.get(path)
-        return entry if entry is not None and entry.key == key else None
-
-    def put(self, path: str, entry: _Entry) -> None:
-        self._entries[path] = entry
-
-    def forget_except(self, paths: set[str]) -> None:
-        """Drop entries of files that are gone, so the cache does not grow forever."""
-        for path in set(self._entries) - paths:
-            del self._entries[path]
-
-
-def _check_root(state_dir: Path, check_permissions: bool) -> Path:
+def check_root(state_dir: Path, check_permissions: bool) -> Path:
     try:
         st = state_dir.stat()
     except OSError as exc:
-        raise SpecInvalidError([SpecError(Source(str(state_dir)), "", _os_reason(exc))]) from None
+        raise SpecInvalidError([SpecError(Source(str(state_dir)), "", os_reason(exc))]) from None
     if not stat.S_ISDIR(st.st_mode):
         why = "state dir is not a directory"
         raise SpecInvalidError([SpecError(Source(str(state_dir)), "", why)])
@@ -111,7 +74,7 @@ def _read_only_mount(path: Path) -> bool:
         return False
 
 
-def _os_reason(exc: OSError) -> str:
+def os_reason(exc: OSError) -> str:
     return {
         errno.ENOENT: "does not exist",
         errno.ELOOP: "symlink loop",
@@ -138,7 +101,7 @@ def iter_spec_files(state_dir: Path, real_root: Path, *, check_permissions: bool
         try:
             names = sorted(os.listdir(real_dir))
         except OSError as exc:
-            yield str(shown_dir), None, SpecError(Source(str(shown_dir)), "", _os_reason(exc))
+            yield str(shown_dir), None, SpecError(Source(str(shown_dir)), "", os_reason(exc))
             continue
         subdirs = []
         for name in names:
@@ -167,7 +130,7 @@ def _classify(shown: Path, path: Path, root: Path, check_permissions: bool):
     try:
         st = os.stat(path)
     except OSError as exc:
-        return None if _ignored(shown.name) else _error(shown, _os_reason(exc))
+        return None if _ignored(shown.name) else _error(shown, os_reason(exc))
     is_dir = stat.S_ISDIR(st.st_mode)
     if not is_dir and _ignored(shown.name):
         return None
@@ -199,7 +162,7 @@ def _hidden_dirs_reason(real: str, root: Path) -> str | None:
         try:
             reason = insecure_reason(os.stat(parent))
         except OSError as exc:
-            reason = _os_reason(exc)
+            reason = os_reason(exc)
         if reason is not None:
             return f"{parent} is {reason}"
         parent = parent.parent
@@ -210,7 +173,7 @@ def _error(shown: Path, why: str):
     return "error", SpecError(Source(str(shown)), "", why)
 
 
-def _read(path: str, limit: int) -> bytes:
+def read_bounded(path: str, limit: int) -> bytes:
     """Read at most ``limit + 1`` bytes; non-blocking open so a FIFO can never hang us."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     try:
@@ -225,111 +188,15 @@ def _read(path: str, limit: int) -> bytes:
         os.close(fd)
 
 
-def _load_file(shown: str, limits: Limits) -> _Entry:
-    try:
-        data = _read(shown, limits.max_bytes)
-    except OSError as exc:
-        return _Entry((0, 0, 0, 0), (), (SpecError(Source(shown), "", _os_reason(exc)),))
-    parsed = parse_bytes(data, shown, is_json=shown.endswith(".json"), limits=limits)
-    # an empty document ("---" alone, or only comments) declares nothing, like kubectl
-    results = tuple(validate_document(parsed, d) for d in parsed.documents if d.data is not None)
-    return _Entry((0, 0, 0, 0), results, parsed.errors)
-
-
-def _warn_insecure_once() -> None:
+def warn_insecure_once() -> None:
     global _warned_insecure  # noqa: PLW0603 (said once per process, as the contract asks)
     if _warned_insecure:
         return
     _warned_insecure = True
     import structlog
 
-    structlog.get_logger("reconciler.specs").warning(
+    structlog.get_logger("reconciler.loading").warning(
         "permission_check_disabled",
         risk="anyone who can write the state dir controls this DPU's host-facing devices",
         fix="remove --insecure-skip-permission-check and run: chmod -R go-w STATE_DIR",
-    )
-
-
-def load_state(state_dir, *, cache: LoadCache | None = None,
-               check_permissions: bool = True, limits: Limits | None = None) -> DesiredState:
-    """Everything the state dir declares, with every problem as a one-line error."""
-    limits = limits or Limits()
-    root_shown = Path(state_dir)
-    if not check_permissions:
-        _warn_insecure_once()
-    real_root = _check_root(root_shown, check_permissions)
-    cache = cache if cache is not None else LoadCache()
-    results: list[DocResult] = []
-    errors: list[SpecError] = []
-    with _gc_paused():
-        _load_all(root_shown, real_root, cache, check_permissions, limits,
-                  results=results, errors=errors)
-    return _assemble(results, errors)
-
-
-@contextlib.contextmanager
-def _gc_paused():
-    """Parsing thousands of documents allocates many long-lived, acyclic objects.
-
-    The cyclic collector then rescans the growing heap over and over (it was 3/4 of the
-    load time for 4096 devices); nothing here creates cycles that must be freed early.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def _load_all(root_shown, real_root, cache, check_permissions, limits, *, results, errors) -> None:
-    visited: set[str] = set()
-    for shown, st, error in iter_spec_files(root_shown, real_root,
-                                            check_permissions=check_permissions):
-        if error is not None:
-            errors.append(error)
-            continue
-        visited.add(shown)
-        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-        entry = cache.get(shown, key)
-        if entry is None:
-            cache.parsed_files += 1
-            loaded = _load_file(shown, limits)
-            entry = _Entry(key, loaded.results, loaded.errors)
-            cache.put(shown, entry)
-        results.extend(entry.results)
-        errors.extend(entry.errors)
-    cache.forget_except(visited)
-
-
-def _singleton(results: list[DocResult], kind: str, attr: str, errors: list[SpecError]):
-    found = [r for r in results if r.kind == kind and getattr(r, attr) is not None]
-    if len(found) <= 1:
-        return getattr(found[0], attr) if found else None
-    for r in found:
-        others = ", ".join(f"{o.name!r} ({o.source})" for o in found if o is not r)
-        errors.append(SpecError(r.source, "kind", f"at most one {kind}; also {others}"))
-    return None
-
-
-def _assemble(results: list[DocResult], errors: list[SpecError]) -> DesiredState:
-    rejected: set[str] = set()
-    devices = []
-    for result in results:
-        errors.extend(result.errors)
-        if result.errors:
-            rejected.update(n for n in (result.name, *result.declared) if n)
-        devices.extend(result.devices)
-    checked = cross_check(devices)
-    errors.extend(checked.errors)
-    config = _singleton(results, keys.KIND_CONTROLLER_CONFIG, "config", errors)
-    firmware = _singleton(results, keys.KIND_FIRMWARE_PROFILE, "firmware", errors)
-    errors.sort(key=lambda e: (e.source.file, e.source.line or 0, e.source.column or 0))
-    return DesiredState(
-        devices=checked.devices,
-        controller_config=config,
-        firmware=firmware,
-        errors=tuple(errors),
-        rejected=frozenset(rejected | checked.rejected),
     )

@@ -1,0 +1,14 @@
+"""The loader: the state dir in, validated model specs (and one-line errors) out.
+
+``files`` finds and reads spec files it may trust, ``parse`` turns bytes into
+documents with positions, ``schema`` (compiled by ``fastschema``) says what a valid
+document is, ``validate`` checks one document and hands it to its kind's
+normalisation (:mod:`reconciler.resources`), ``crosscheck`` finds specs that claim
+the same MAC, VF, PF or SF, and ``state`` puts it together (``load_state``).
+"""
+
+from __future__ import annotations
+
+from reconciler.loading.state import LoadCache, load_state
+
+__all__ = ["LoadCache", "load_state"]

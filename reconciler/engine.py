@@ -441,9 +441,9 @@ def _explain_waits(the_plan: Plan, waiting: dict[str, str]) -> Plan:
 
 
 def _generations(desired: DesiredState) -> dict[str, str]:
-    from reconciler.loading.validate import spec_generation
+    from reconciler.resources.device import generation
 
-    return {spec.name: spec_generation(spec) for spec in desired.devices}
+    return {spec.name: generation(spec) for spec in desired.devices}
 
 
 def _drift_repairs(the_plan: Plan, inventory) -> int:

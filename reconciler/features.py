@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["FEATURE_BITS", "feature_names", "parse_features"]
+__all__ = ["FEATURE_BITS", "feature_names", "features_problem", "parse_features"]
 
 FEATURE_BITS: dict[str, int] = {
     "VIRTIO_NET_F_CSUM": 0,
@@ -77,6 +77,15 @@ def parse_features(value: str | int | Iterable[str]) -> int:
             raise ValueError("features list must contain feature names (strings)")
         result |= 1 << _bit_of(name)
     return result
+
+
+def features_problem(value: str | int | Iterable[str]) -> str | None:
+    """Why ``value`` is not a feature set :func:`parse_features` accepts, or None."""
+    try:
+        parse_features(value)
+    except (ValueError, TypeError) as exc:
+        return str(exc)
+    return None
 
 
 def feature_names(value: int) -> list[str]:

@@ -19,25 +19,29 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from reconciler.fields import Conf, conf_default
-from reconciler.macs import mac_add
+from reconciler.features import features_problem
+from reconciler.fields import CONF_SECTIONS, Conf, conf_default
+from reconciler.macs import mac_add, mac_problem, normalize_mac
 from reconciler.model import (
     Action,
     Change,
     ChangeStatus,
+    ControllerConfigSpec,
     DesiredState,
     DeviceSpec,
     DeviceType,
     ObservedWorld,
+    Source,
     frozen_map,
 )
-from reconciler.resources.base import DiffOptions, DiffResult
+from reconciler.resources.base import DiffOptions, DiffResult, Normalised, Problem
 
 __all__ = [
     "REASON_RESTART_REQUIRED",
     "config_fields",
     "derived_mac",
     "diff",
+    "normalise",
     "port_devices",
     "restart_problem",
 ]
@@ -47,6 +51,43 @@ REASON_RESTART_OWED = (
     "virtnet.conf was written but the controller has not restarted since: "
     "rerun with --allow-restart"
 )
+
+
+def normalise(document: Mapping[str, Any], source: Source) -> Normalised:
+    """The config of a schema-valid document, or the rules of virtnet.conf it breaks."""
+    name, conf = document["metadata"]["name"], document["spec"]
+    problems = _problems(conf)
+    if problems:
+        return Normalised(problems=tuple(problems))
+    return Normalised(config=ControllerConfigSpec(name, frozen_map(conf), source))
+
+
+def _problems(conf: Mapping[str, Any]) -> list[Problem]:
+    """The vendor's exclusions the schema cannot say, and MACs and features it cannot check."""
+    problems: list[Problem] = []
+    ports = (Conf.IB_DEV_P0, Conf.IB_DEV_P1)
+    if conf.get(Conf.IB_DEV_LAG) is not None:
+        for key in ports:
+            if key in conf:
+                problems.append((("spec", key), f"must not be set together with {Conf.IB_DEV_LAG}"))
+    if conf.get(Conf.IS_LAG) == 1 and conf.get(Conf.SINGLE_PORT) == 1:
+        why = f"{Conf.IS_LAG} and {Conf.SINGLE_PORT} are mutually exclusive"
+        problems.append((("spec", Conf.SINGLE_PORT), why))
+    if conf.get(Conf.IS_LAG) == 1 and any(k in conf for k in ports):
+        why = f"with {Conf.IS_LAG}, set {Conf.IB_DEV_LAG}, not {'/'.join(ports)}"
+        problems.append((("spec", Conf.IS_LAG), why))
+    start, end = conf.get(Conf.DPA_CORE_START), conf.get(Conf.DPA_CORE_END)
+    if start is not None and end is not None and end < start:
+        why = f"must not be below {Conf.DPA_CORE_START}"
+        problems.append((("spec", Conf.DPA_CORE_END), why))
+    for prefix in ((), *((s,) for s in CONF_SECTIONS)):
+        section = (conf.get(prefix[0]) or {}) if prefix else conf
+        if Conf.FEATURES in section and (why := features_problem(section[Conf.FEATURES])):
+            problems.append((("spec", *prefix, Conf.FEATURES), why))
+        base = section.get(Conf.MAC_BASE)
+        if base is not None and (why := mac_problem(normalize_mac(base))) is not None:
+            problems.append((("spec", *prefix, Conf.MAC_BASE), f"{base} {why}"))
+    return problems
 
 
 def diff(desired: DesiredState, world: ObservedWorld, options: DiffOptions) -> DiffResult:

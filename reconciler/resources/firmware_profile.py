@@ -9,10 +9,20 @@ the plan's limit checks already use the values actually in force.
 
 from __future__ import annotations
 
-from reconciler.model import DesiredState, ObservedWorld
-from reconciler.resources.base import DiffOptions, DiffResult
+from collections.abc import Mapping
+from typing import Any
 
-__all__ = ["diff"]
+from reconciler.model import DesiredState, FirmwareProfileSpec, ObservedWorld, Source, frozen_map
+from reconciler.resources.base import DiffOptions, DiffResult, Normalised
+
+__all__ = ["diff", "normalise"]
+
+
+def normalise(document: Mapping[str, Any], source: Source) -> Normalised:
+    """The expected values of a schema-valid document, as ints (``true``/``false`` -> 1/0)."""
+    name, values = document["metadata"]["name"], document["spec"]["values"]
+    as_ints = {key: int(value) for key, value in values.items()}
+    return Normalised(firmware=FirmwareProfileSpec(name, frozen_map(as_ints), source))
 
 
 def diff(desired: DesiredState, world: ObservedWorld, options: DiffOptions) -> DiffResult:

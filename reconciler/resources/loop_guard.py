@@ -126,9 +126,9 @@ class LoopGuard:
 
 
 def _gen(change: Change) -> str | None:
-    from reconciler.loading.validate import spec_generation
+    from reconciler.resources.device import generation
 
-    return spec_generation(change.spec) if change.spec is not None else None
+    return generation(change.spec) if change.spec is not None else None
 
 
 def _when(epoch: float) -> str:

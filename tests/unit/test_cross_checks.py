@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from reconciler.loading import load_state
-from reconciler.loading.validate import expand_vf_ids, spec_generation
 from reconciler.model import DeviceType, RepresentorSpec
+from reconciler.resources.device import generation as spec_generation
+from reconciler.resources.device_set import expand_vf_ids
 
 
 def put(root: Path, name: str, text: str) -> Path:

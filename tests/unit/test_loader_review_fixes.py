@@ -9,7 +9,7 @@ import pytest
 
 from reconciler.loading import load_state
 from reconciler.loading.parse import parse_bytes
-from reconciler.loading.validate import expand_vf_ids
+from reconciler.resources.device_set import expand_vf_ids
 
 
 def put(root: Path, name: str, text: str) -> Path:

@@ -91,13 +91,16 @@ class DiffResult:
     claimed: Mapping[str, str] = field(default_factory=frozen_map)
 
     def __add__(self, other: DiffResult) -> DiffResult:
+        claimed = self.claimed
+        if other.claimed:
+            claimed = frozen_map({**claimed, **other.claimed}) if claimed else other.claimed
         return DiffResult(
             self.changes + other.changes,
             self.warnings + other.warnings,
             self.adoptions + other.adoptions,
             self.forget | other.forget,
             self.unmanaged + other.unmanaged,
-            frozen_map({**self.claimed, **other.claimed}),
+            claimed,
         )
 
 

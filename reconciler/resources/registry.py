@@ -45,7 +45,7 @@ class Kind:
 
 
 KINDS: tuple[Kind, ...] = (
-    Kind("device", keys.KIND_DEVICE, device.normalise,
+    Kind("device", keys.KIND_DEVICE, device.normalise, device.diff,
          actions=(Action.HOTPLUG, Action.UNPLUG, Action.MODIFY, Action.REPLACE,
                   Action.REPRESENTOR)),
     Kind("device_set", keys.KIND_DEVICE_SET, device_set.normalise,

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 from reconciler.fields import Spec
 from reconciler.model import Action, Change, ChangeStatus, ObservedDevice, ObservedWorld
-from reconciler.planning.match import describe
+from reconciler.resources.device import describe
 
 __all__ = ["settle"]
 

@@ -1,35 +1,34 @@
-"""Carry out a plan: journal each mutating call, retry busy ones, record ownership, roll back.
+"""Carry out a plan's ready changes, in the order given, one controller call at a time.
 
-Policy lives in the planner; this module only executes ready changes in the
-order given, one controller call at a time, and keeps enough records (journal,
-inventory) that a crash at any point is resolved by the next run.
+Which changes to make is the planner's decision; the kinds' handlers
+(:mod:`reconciler.resources.handlers`) make them. This module holds the rules that
+apply at the moment of each call: a busy refusal is retried with backoff; a MAC
+that another live device still holds is never given out (the change that frees it
+may just have failed); ``--atomic`` undoes this run's changes on any failure. It
+keeps the journal and the inventory in step with every call, so that a crash at any
+point is settled by the next run (:mod:`reconciler.engine.crash`).
 """
 
 from __future__ import annotations
 
-import dataclasses
+import contextlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 
 from reconciler.errors import BackendError, BusyError, MacStillHeld
-from reconciler.fields import HOTPLUG_DEFAULTS, MODIFIABLE, Spec
-from reconciler.journal import Intent, Journal
-from reconciler.model import (
-    Action,
-    Change,
-    DeviceSpec,
-    DeviceType,
-    ObservedDevice,
-    ObservedWorld,
-    OwnershipRecord,
-)
+from reconciler.fields import Spec
+from reconciler.model import Action, Change, DeviceType, ObservedWorld, OwnershipRecord
+from reconciler.resources.handlers import HANDLERS
+from reconciler.store.journal import Intent, Journal
 
-__all__ = ["ApplyReport", "Executor", "MacStillHeld", "RetryPolicy", "resolve_pending"]
+__all__ = ["ApplyReport", "Executor", "RetryPolicy"]
 
 log = structlog.get_logger("virtnet.apply")
+
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
@@ -52,9 +51,22 @@ class ApplyReport:
     rolled_back: bool = False
     rollback_errors: list[str] = field(default_factory=list)
 
+    def merge(self, other: ApplyReport) -> None:
+        """Fold a later execution of the same cycle into this one."""
+        self.applied += other.applied
+        self.failed += other.failed
+        self.mutating_calls += other.mutating_calls
+        self.undo += other.undo
+        self.undone += other.undone
+        self.rolled_back |= other.rolled_back
+        self.rollback_errors += other.rollback_errors
+
 
 class Executor:
-    """Runs ready changes against one backend, keeping journal and inventory in step."""
+    """Runs ready changes against one backend, keeping journal and inventory in step.
+
+    It is the :class:`reconciler.resources.base.Execution` every handler is given.
+    """
 
     def __init__(
         self,
@@ -75,6 +87,7 @@ class Executor:
         self.progress = progress
         self.sleep = sleep
         self.macs: dict[str, str] = {}  # MAC -> VUID of the live device holding it
+        self._report = ApplyReport()
 
     def track(self, world: ObservedWorld) -> None:
         """Start from who holds which MAC, so no change can make two devices share one.
@@ -91,7 +104,7 @@ class Executor:
                 self.macs[mac.lower()] = dev.vuid
 
     def run(self, changes: tuple[Change, ...], *, atomic: bool = False) -> ApplyReport:
-        report = ApplyReport()
+        report = self._report = ApplyReport()
         total = len(changes)
         for index, change in enumerate(changes, 1):
             if self.progress:
@@ -99,7 +112,7 @@ class Executor:
             started = time.monotonic()
             try:
                 self._check_mac(change)
-                self._with_retries(change, report)
+                self._with_retries(change)
                 self._moved_mac(change)
             except (BackendError, MacStillHeld) as exc:
                 temporary = isinstance(exc, BusyError | MacStillHeld)
@@ -134,6 +147,44 @@ class Executor:
         report.applied.clear()  # nothing this run did is left in place
         report.rolled_back = True
 
+    # -- what a handler may use (reconciler.resources.base.Execution) --------------
+
+    @contextlib.contextmanager
+    def journaled(self, op: str, name: str, **ids: Any) -> Iterator[None]:
+        """The intent is on disk before the block; cleared only when the block succeeds."""
+        self.journal.begin(Intent(op, name, **ids))
+        yield
+        self.journal.done()
+
+    def mutating_call(self) -> None:
+        self._report.mutating_calls += 1
+
+    def on_undo(self, step: Callable[[], None]) -> None:
+        self._report.undo.append(step)
+
+    def own(self, record: OwnershipRecord) -> None:
+        self.inventory[record.name] = record
+        self._save_inventory(self.inventory)
+
+    def disown(self, name: str, *, vuid: str | None = None) -> None:
+        """Forget ``name`` (only while its record still names ``vuid``, when given)."""
+        if vuid is None:
+            self.inventory.pop(name, None)
+        elif (record := self.inventory.get(name)) is not None and record.vuid == vuid:
+            del self.inventory[name]
+        else:
+            return
+        self._save_inventory(self.inventory)
+
+    def owe_restart(self, config_name: str) -> None:
+        self.journal.owe_restart(config_name)
+
+    def restart_done(self) -> None:
+        self.journal.restart_done()
+
+    def is_live(self, vuid: str) -> bool:
+        return vuid in self.macs.values()
+
     # -- MAC bookkeeping --------------------------------------------------------
 
     def _check_mac(self, change: Change) -> None:
@@ -160,11 +211,12 @@ class Executor:
 
     # -- one change ----------------------------------------------------------
 
-    def _with_retries(self, change: Change, report: ApplyReport) -> None:
+    def _with_retries(self, change: Change) -> None:
         delay = self.retry.first_delay_s
+        handler = HANDLERS[change.action]
         for attempt in range(1, self.retry.attempts + 1):
             try:
-                self._execute(change, report)
+                handler(self, change)
                 return
             except BusyError:
                 if attempt == self.retry.attempts:
@@ -172,122 +224,6 @@ class Executor:
                 log.info("busy_retry", device=change.name, attempt=attempt, delay_s=delay)
                 self.sleep(delay)
                 delay = min(delay * 2, self.retry.max_delay_s)
-
-    def _execute(self, change: Change, report: ApplyReport) -> None:
-        handler = _HANDLERS[change.action]
-        handler(self, change, report)
-
-    def _hotplug(self, change: Change, report: ApplyReport) -> None:
-        spec = _hotplug_spec(change)
-        self.journal.begin(
-            Intent("hotplug", spec.name, mac=spec.mac, device_type=spec.type.value)
-        )
-        report.mutating_calls += 1
-        result = self.backend.cli.hotplug(spec)
-        self.inventory[spec.name] = OwnershipRecord(
-            name=spec.name, vuid=result.vuid, mac=spec.mac, type=DeviceType.HOTPLUG,
-            pf_id=result.pf_id, sf_num=result.sf_num,
-        )
-        self._save_inventory(self.inventory)
-        self.journal.done()
-        report.undo.append(lambda: self._unhotplug(spec.name, result.vuid))
-
-    def _unplug(self, change: Change, report: ApplyReport) -> None:
-        self.journal.begin(Intent("unplug", change.name, vuid=change.vuid))
-        report.mutating_calls += 1
-        self.backend.cli.unplug(change.vuid)
-        # the inventory entry leaves only once the unplug is observed (verify step)
-        self.journal.done()
-        if change.observed is not None:
-            previous = _spec_from_observed(change.name, change.observed)
-            report.undo.append(lambda: self._rehotplug(previous))
-
-    def _unhotplug(self, name: str, vuid: str) -> None:
-        """Rollback of our own hotplug: unplug it and forget that we own it."""
-        self.journal.begin(Intent("unplug", name, vuid=vuid))
-        self.backend.cli.unplug(vuid)
-        if (record := self.inventory.get(name)) is not None and record.vuid == vuid:
-            del self.inventory[name]
-            self._save_inventory(self.inventory)
-        self.journal.done()
-
-    def _rehotplug(self, spec: DeviceSpec) -> None:
-        result = self.backend.cli.hotplug(spec)
-        self.inventory[spec.name] = OwnershipRecord(
-            name=spec.name, vuid=result.vuid, mac=spec.mac, type=DeviceType.HOTPLUG,
-            pf_id=result.pf_id, sf_num=result.sf_num,
-        )
-        self._save_inventory(self.inventory)
-
-    def _modify(self, change: Change, report: ApplyReport) -> None:
-        new = {k: v[1] for k, v in change.fields.items() if k in MODIFIABLE}
-        old = {k: v[0] for k, v in change.fields.items() if k in MODIFIABLE}
-        if not new:
-            return
-        self.journal.begin(Intent("modify", change.name, vuid=change.vuid))
-        report.mutating_calls += 1
-        self.backend.cli.modify(change.vuid, new)
-        record = self.inventory.get(change.name)
-        if Spec.MAC in new and record is not None and record.vuid == change.vuid:
-            # ownership is VUID + MAC: keep the record's MAC in step with the device
-            self.inventory[change.name] = dataclasses.replace(record, mac=new[Spec.MAC])
-            self._save_inventory(self.inventory)
-        self.journal.done()
-        vuid = change.vuid
-        if all(v is not None for v in old.values()):
-            report.undo.append(lambda: self.backend.cli.modify(vuid, old))
-
-    def _replace(self, change: Change, report: ApplyReport) -> None:
-        self._unplug(change, report)
-        self.inventory.pop(change.name, None)
-        self._save_inventory(self.inventory)
-        self._hotplug(change, report)
-
-    def _representor(self, change: Change, report: ApplyReport) -> None:
-        from reconciler.drivers import netlink
-
-        kwargs = {k: v[1] for k, v in change.fields.items() if k in ("up", "mtu")}
-        rep_name = change.observed.representor if change.observed else None
-        netlink.set_representor(rep_name, netns=self.backend.netns, **kwargs)
-
-    def _config(self, change: Change, report: ApplyReport) -> None:
-        """Write virtnet.conf (backup first), then restart: the controller reads it at start."""
-        from reconciler.resources.apply_config import restart_controller, write_config
-
-        self.journal.begin(Intent("config", change.name))
-        # owed until the restart is done: if it fails (or we die), the next run knows
-        # that what runs is not what the file says, even though the file matches
-        self.journal.owe_restart(change.name)
-        backup = write_config(self.backend.conf_path, change.fields) if change.fields else None
-        report.mutating_calls += 1
-        restart_controller(self.backend)
-        self.journal.restart_done()
-        self.journal.done()
-        log.info("controller_restarted", config=change.name,
-                 backup=str(backup) if backup else None)
-
-    def _recovery_cleanup(self, change: Change, report: ApplyReport) -> None:
-        from reconciler.drivers.recovery import remove_record
-
-        if change.vuid in self.macs.values():
-            # a device got this VUID in this very run (the controller reuses them):
-            # the file is its fresh record now, not the orphan the plan saw
-            log.info("recovery_cleanup_skipped", vuid=change.vuid, why="VUID live again")
-            return
-        if remove_record(self.backend.recovery_dir, change.vuid):
-            report.mutating_calls += 1
-            log.info("recovery_record_removed", vuid=change.vuid)
-
-
-_HANDLERS: Mapping[Action, Callable[[Executor, Change, ApplyReport], None]] = {
-    Action.HOTPLUG: Executor._hotplug,
-    Action.UNPLUG: Executor._unplug,
-    Action.MODIFY: Executor._modify,
-    Action.REPLACE: Executor._replace,
-    Action.REPRESENTOR: Executor._representor,
-    Action.CONFIG: Executor._config,
-    Action.RECOVERY_CLEANUP: Executor._recovery_cleanup,
-}
 
 
 def _new_mac(change: Change) -> str | None:
@@ -298,25 +234,6 @@ def _new_mac(change: Change) -> str | None:
         new = change.fields[Spec.MAC][1]
         return new.lower() if isinstance(new, str) else None
     return None
-
-
-def _hotplug_spec(change: Change) -> DeviceSpec:
-    """The spec to hotplug, with the planner's filled-in defaults (the CLI needs all of them)."""
-    spec = change.spec
-    filled = {
-        k: new for k, (_old, new) in change.fields.items()
-        if k in HOTPLUG_DEFAULTS and new is not None
-    }
-    return dataclasses.replace(spec, **filled) if filled else spec
-
-
-def _spec_from_observed(name: str, dev: ObservedDevice) -> DeviceSpec:
-    """A spec that recreates an observed hotplug device (for rollback of an unplug)."""
-    return DeviceSpec(
-        name=name, type=DeviceType.HOTPLUG, mac=dev.mac, mtu=dev.mtu,
-        max_queues=dev.max_queues, max_queue_size=dev.max_queue_size, features=dev.features,
-        sf_num=dev.sf_num, legacy=dev.legacy, ib_device=dev.ib_device,
-    )
 
 
 def resolve_pending(

@@ -19,9 +19,6 @@ import structlog
 from reconciler import outcome
 from reconciler.apply import Executor, RetryPolicy, resolve_pending
 from reconciler.errors import EXIT_ERROR, BackendError, ReconcilerError
-from reconciler.inventory import load_inventory, save_inventory
-from reconciler.journal import Journal
-from reconciler.lock import writer_lock
 from reconciler.model import (
     Action,
     Change,
@@ -34,6 +31,9 @@ from reconciler.model import (
 )
 from reconciler.plan import PlanOptions, plan
 from reconciler.resources.loop_guard import LoopGuard, LoopVerdict
+from reconciler.store.inventory import load_inventory, save_inventory
+from reconciler.store.journal import Journal
+from reconciler.store.lock import writer_lock
 
 __all__ = ["Engine", "EngineOptions", "data_dir_for"]
 
@@ -200,12 +200,7 @@ class Engine:
             if not follow or report.rolled_back or report.failed:
                 break
             more, more_looped = self._guarded_run(executor, guard, follow, world)
-            report.applied += more.applied
-            report.failed += more.failed
-            report.mutating_calls += more.mutating_calls
-            report.rolled_back |= more.rolled_back
-            report.undone += more.undone
-            report.rollback_errors += more.rollback_errors
+            report.merge(more)
             looped += more_looped
             the_plan = dataclasses.replace(the_plan, changes=the_plan.changes + tuple(follow))
             remaining, extra = self._verify(desired, inventory, options, more)
@@ -252,12 +247,7 @@ class Engine:
             return report, []
         rest = [c for c in again.ready if c.action is not Action.CONFIG]
         more, looped = self._guarded_run(executor, guard, rest, world)
-        report.applied += more.applied
-        report.failed += more.failed
-        report.mutating_calls += more.mutating_calls
-        report.rolled_back = more.rolled_back
-        report.undone += more.undone
-        report.rollback_errors += more.rollback_errors
+        report.merge(more)
         return report, looped
 
     def _guarded_run(self, executor, guard: LoopGuard, ready: list[Change], world):

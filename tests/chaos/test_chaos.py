@@ -130,7 +130,7 @@ class TestOrphanedCall:
     """A hotplug still in flight from a killed run must not make a second device."""
 
     def test_hotplug_landing_after_the_crash_is_adopted_not_duplicated(self, tmp_path):
-        from reconciler.journal import Intent
+        from reconciler.store.journal import Intent
 
         world = _world(tmp_path)
         # a vendor-like controller: a call whose client died may land within the grace
@@ -148,7 +148,7 @@ class TestOrphanedCall:
         assert world.engine.journal.interrupted() == []
 
     def test_an_interrupted_hotplug_that_never_lands_is_made_after_the_grace(self, tmp_path):
-        from reconciler.journal import Intent
+        from reconciler.store.journal import Intent
 
         world = _world(tmp_path)
         world.engine.options = dataclasses.replace(world.engine.options, interrupted_grace_s=30.0)

@@ -6,7 +6,6 @@ from types import SimpleNamespace
 
 from reconciler.apply import Executor, RetryPolicy
 from reconciler.errors import BackendError, BusyError
-from reconciler.journal import Journal
 from reconciler.model import (
     Action,
     Change,
@@ -17,6 +16,7 @@ from reconciler.model import (
     ObservedWorld,
     frozen_map,
 )
+from reconciler.store.journal import Journal
 
 
 class FakeCli:

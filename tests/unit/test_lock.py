@@ -10,12 +10,12 @@ import sys
 import pytest
 
 from reconciler.errors import LockedError
-from reconciler.lock import writer_lock
+from reconciler.store.lock import writer_lock
 
 HOLDER = """
 import sys, time
 from pathlib import Path
-from reconciler.lock import writer_lock
+from reconciler.store.lock import writer_lock
 with writer_lock(Path(sys.argv[1])):
     print("held", flush=True)
     time.sleep(60)

@@ -1,4 +1,4 @@
-"""The I/O half of ControllerConfig: write ``virtnet.conf`` with a backup, restart the controller.
+"""ControllerConfig's apply handler: write ``virtnet.conf`` with a backup, restart the controller.
 
 Kept apart from :mod:`reconciler.resources.controller_config` so that the pure
 diff stays free of files and subprocesses (the planner imports it).
@@ -12,12 +12,35 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
+import structlog
+
 from reconciler.errors import BackendError
 from reconciler.fsutil import atomic_write_text
+from reconciler.model import Action, Change
+from reconciler.resources.base import Execution, Handler
 
-__all__ = ["backup_path", "restart_controller", "write_config"]
+__all__ = ["HANDLERS", "backup_path", "config", "restart_controller", "write_config"]
+
+log = structlog.get_logger("virtnet.apply")
 
 _RESTART_TIMEOUT_S = 120.0
+
+
+def config(run: Execution, change: Change) -> None:
+    """Write virtnet.conf (backup first), then restart: the controller reads it at start."""
+    with run.journaled("config", change.name):
+        # owed until the restart is done: if it fails (or we die), the next run knows
+        # that what runs is not what the file says, even though the file matches
+        run.owe_restart(change.name)
+        conf_path = run.backend.conf_path
+        backup = write_config(conf_path, change.fields) if change.fields else None
+        run.mutating_call()
+        restart_controller(run.backend)
+        run.restart_done()
+    log.info("controller_restarted", config=change.name, backup=str(backup) if backup else None)
+
+
+HANDLERS: Mapping[Action, Handler] = {Action.CONFIG: config}
 
 
 def backup_path(conf_path: Path) -> Path:

@@ -161,9 +161,13 @@ class Sandbox:
     def engine(self, *, in_process: bool = False, prune: bool = False):
         """An Engine against this DPU, as ``virtnet watch`` builds one (subprocess by default)."""
         from reconciler.backend import resolve_backend
+        from reconciler.emulator.inprocess import in_process_backend
         from reconciler.engine import Engine, EngineOptions
 
-        backend = resolve_backend("emulator", in_process=in_process, env=self.env)
+        if in_process:
+            backend = in_process_backend(self.env)
+        else:
+            backend = resolve_backend("emulator", env=self.env)
         return Engine(EngineOptions(state_dir=self.state, prune=prune,
                                     status_dir=self.root / "status"), backend)
 

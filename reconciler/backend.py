@@ -1,24 +1,36 @@
-"""Chooses the controller backend (vendor CLI or emulator) and where its files live (DESIGN 4)."""
+"""The controller backend (vendor CLI or emulator): how to reach and restart it, and its files.
+
+``resolve_backend`` picks one (DESIGN 4). Everything that differs between a DPU and
+the emulator is a method or attribute of the two :class:`Backend` classes, so no other
+module asks which one it has.
+"""
 
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
-from collections.abc import Mapping
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import ClassVar
 
-from reconciler.drivers.runner import InProcessRunner, Runner, SubprocessRunner
+from reconciler.drivers.mlxconfig import MlxconfigValues
+from reconciler.drivers.runner import Runner, SubprocessRunner
 from reconciler.drivers.virtnet_cli import VirtnetCli
 from reconciler.errors import BackendError
-from reconciler.model import ControllerInfo
+from reconciler.model import ControllerInfo, RecoveryRecord
 
 __all__ = [
     "EMULATOR",
     "VENDOR",
     "VENDOR_CLI_PATHS",
     "Backend",
+    "BackendCache",
+    "EmulatorBackend",
+    "VendorBackend",
+    "emulator_backend",
     "find_vendor_cli",
     "resolve_backend",
 ]
@@ -27,30 +39,49 @@ VENDOR = "vendor"
 EMULATOR = "emulator"
 VENDOR_CLI_PATHS = ("/usr/sbin/virtnet", "/usr/bin/virtnet")
 VENDOR_ROOT = Path("/opt/mellanox/mlnx_virtnet")
+VENDOR_DATA_DIR = Path("/var/lib/virtnet-reconciler")
 EMULATOR_MODULE = "reconciler.emulator"
 # virtnet.conf is read only at controller start (reference 10.2)
 VENDOR_RESTART_ARGV = ("systemctl", "restart", "virtio-net-controller.service")
+_RESTART_TIMEOUT_S = 120.0
 _announced = False
 
 
-@dataclass(frozen=True)
-class Backend:
+@dataclass(slots=True)
+class BackendCache:
+    """Facts a process reads once (or again only when their source changed).
+
+    ``capabilities``: ``virtnet list`` (fixed while the controller runs; dropped on
+    restart). ``firmware``: mlxconfig (changes only with a cold power cycle).
+    ``recovery``: the last read of the recovery dir and the stamp it was read at.
+    """
+
+    capabilities: ControllerInfo | None = None
+    firmware: MlxconfigValues | None = None
+    recovery: tuple[frozenset, tuple[tuple[RecoveryRecord, ...], tuple[str, ...]]] | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Backend(ABC):
     """One controller backend and the paths of its files; ``cache`` holds per-process facts.
 
     ``mlxconfig_args`` are run by ``mlxconfig_runner`` (which adds its own
-    executable); ``None`` when no device to query is known.
+    executable); ``None`` when no device to query is known. ``data_dir`` holds the
+    reconciler's own files (inventory, journal, lock).
     """
 
-    kind: str
+    kind: ClassVar[str]
+    # whether the DPU's RDMA devices (the hotplug ports' kernel side) can be listed here
+    has_rdma_devices: ClassVar[bool]
+
     cli: VirtnetCli
     recovery_dir: Path
     conf_path: Path
-    emulator_root: Path | None
-    netns: str | None
+    data_dir: Path
     mlxconfig_runner: Runner
     mlxconfig_args: tuple[str, ...] | None
-    restart_argv: tuple[str, ...]
-    cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    netns: str | None = None
+    cache: BackendCache = field(default_factory=BackendCache, compare=False, repr=False)
 
     @property
     def mlxconfig_argv(self) -> tuple[str, ...] | None:
@@ -60,11 +91,86 @@ class Backend:
         prefix = getattr(self.mlxconfig_runner, "prefix", ())
         return (*prefix, *self.mlxconfig_args)
 
+    @property
+    @abstractmethod
+    def interrupted_grace_s(self) -> float:
+        """How long a call whose CLI process died may still land in the controller (seconds)."""
+
     def capabilities(self) -> ControllerInfo:
         """``list`` once per process: capabilities do not change while the controller runs."""
-        if "capabilities" not in self.cache:
-            self.cache["capabilities"] = self.cli.capabilities()
-        return self.cache["capabilities"]
+        if self.cache.capabilities is None:
+            self.cache.capabilities = self.cli.capabilities()
+        return self.cache.capabilities
+
+    def restart(self) -> None:
+        """Restart the controller so it reads virtnet.conf again (its start time changes)."""
+        self.cache.capabilities = None
+        self._restart()
+
+    @abstractmethod
+    def _restart(self) -> None: ...
+
+    def representors_unavailable(self) -> str | None:
+        """Why representor netdevs cannot be read here at all (None: try netlink)."""
+        return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class VendorBackend(Backend):
+    """The vendor's controller on a DPU: its ``virtnet`` CLI, systemd, the DPU's kernel."""
+
+    kind: ClassVar[str] = VENDOR
+    has_rdma_devices: ClassVar[bool] = True
+
+    restart_argv: tuple[str, ...] = VENDOR_RESTART_ARGV
+
+    @property
+    def interrupted_grace_s(self) -> float:
+        # the controller daemon finishes an RPC whose CLI was killed, up to the CLI's timeout
+        return self.cli.timeout
+
+    def _restart(self) -> None:
+        argv = list(self.restart_argv)
+        try:
+            done = subprocess.run(
+                argv, capture_output=True, text=True, timeout=_RESTART_TIMEOUT_S, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired) as e:
+            raise BackendError(f"controller restart failed: {e}", argv=argv) from e
+        if done.returncode != 0:
+            why = (done.stderr or done.stdout).strip().splitlines()
+            raise BackendError(
+                f"controller restart failed (exit {done.returncode}): {why[-1] if why else ''}",
+                argv=argv, returncode=done.returncode,
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
+class EmulatorBackend(Backend):
+    """The embedded emulator: its CLI (``virtnet-emu``), its state under ``emulator_root``."""
+
+    kind: ClassVar[str] = EMULATOR
+    # the emulator's ports have no kernel side: there are no RDMA devices to list
+    has_rdma_devices: ClassVar[bool] = False
+
+    emulator_root: Path
+
+    @property
+    def interrupted_grace_s(self) -> float:
+        # the emulator's controller runs inside its CLI process: once no such process is
+        # left (the engine waits for them first), nothing more can land
+        return 0.0
+
+    def _restart(self) -> None:
+        self.cli.restart()
+
+    def representors_unavailable(self) -> str | None:
+        if self.netns is not None:
+            return None
+        # without a netns the emulator's representors exist only on paper: there is no
+        # kernel side to compare with, so say so instead of reporting them missing
+        return ("representors not read: the emulator has no netns "
+                "(set VIRTNET_EMULATOR_NETNS to give it real netdevs)")
 
 
 def _is_own_script(path: Path) -> bool:
@@ -103,7 +209,6 @@ def _announce(message: str) -> None:
 def resolve_backend(
     name: str | None,
     *,
-    in_process: bool = False,
     env: Mapping[str, str] | None = None,
     timeout: float = 30.0,
 ) -> Backend:
@@ -127,50 +232,53 @@ def resolve_backend(
         if chosen is None:
             _announce(f"using the vendor controller CLI {vendor}")
         return _vendor_backend(vendor, env, timeout)
-    backend = _emulator_backend(env, in_process, timeout)
+    backend = emulator_backend(env, timeout=timeout)
     if chosen is None:
         _announce(f"no vendor CLI found; using the emulator backend at {backend.emulator_root}")
     return backend
 
 
-def _vendor_backend(cli_path: Path, env: Mapping[str, str], timeout: float) -> Backend:
+def _vendor_backend(cli_path: Path, env: Mapping[str, str], timeout: float) -> VendorBackend:
     device = env.get("VIRTNET_MLXCONFIG_DEVICE")
-    return Backend(
-        kind=VENDOR,
+    return VendorBackend(
         cli=VirtnetCli(SubprocessRunner(str(cli_path)), timeout=timeout),
         recovery_dir=Path(env.get("VIRTNET_RECOVERY_DIR") or VENDOR_ROOT / "recovery"),
         conf_path=Path(env.get("VIRTNET_CONF") or VENDOR_ROOT / "virtnet.conf"),
-        emulator_root=None,
-        netns=None,
+        data_dir=Path(env.get("VIRTNET_DATA_DIR") or VENDOR_DATA_DIR),
         mlxconfig_runner=SubprocessRunner("mlxconfig"),
         mlxconfig_args=("-d", device, "q", "-e") if device else None,
-        restart_argv=VENDOR_RESTART_ARGV,
     )
 
 
-def _emulator_backend(env: Mapping[str, str], in_process: bool, timeout: float) -> Backend:
+def emulator_backend(
+    env: Mapping[str, str] | None = None,
+    *,
+    timeout: float = 30.0,
+    make_runner: Callable[[Path, str | None], Runner] | None = None,
+) -> EmulatorBackend:
+    """The emulator at ``$VIRTNET_EMULATOR_ROOT``, reached through ``virtnet-emu`` processes.
+
+    ``make_runner(root, netns)`` replaces the subprocess with another way to call it
+    (:func:`reconciler.emulator.inprocess.in_process_backend` calls it in this process).
+    """
+    env = os.environ if env is None else env
     # absolute, so a later chdir (or the child process) agrees on the same state
     root = Path(env.get("VIRTNET_EMULATOR_ROOT") or ".virtnet-emulator").absolute()
     netns = env.get("VIRTNET_EMULATOR_NETNS") or None
-    prefix = (sys.executable, "-m", EMULATOR_MODULE)
-    runner: Runner
-    if in_process:
-        from reconciler.emulator import Emulator
-
-        runner = InProcessRunner(Emulator(root, netns=netns))
+    if make_runner is not None:
+        runner = make_runner(root, netns)
     else:
         child_env = {"VIRTNET_EMULATOR_ROOT": str(root)}
         if netns:
             child_env["VIRTNET_EMULATOR_NETNS"] = netns
-        runner = SubprocessRunner(prefix, env=child_env)
-    return Backend(
-        kind=EMULATOR,
+        runner = SubprocessRunner((sys.executable, "-m", EMULATOR_MODULE), env=child_env)
+    return EmulatorBackend(
         cli=VirtnetCli(runner, timeout=timeout),
         recovery_dir=Path(env.get("VIRTNET_RECOVERY_DIR") or root / "recovery"),
         conf_path=Path(env.get("VIRTNET_CONF") or root / "virtnet.conf"),
+        data_dir=Path(env.get("VIRTNET_DATA_DIR") or root / "reconciler"),
         emulator_root=root,
         netns=netns,
         mlxconfig_runner=runner,
         mlxconfig_args=("mlxconfig", "-d", "emu", "q", "-e"),
-        restart_argv=(*prefix, "restart"),
     )

@@ -8,7 +8,6 @@ the drivers of policy).
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,7 +34,7 @@ from reconciler.store.inventory import load_inventory, save_inventory
 from reconciler.store.journal import Journal
 from reconciler.store.lock import writer_lock
 
-__all__ = ["Engine", "EngineOptions", "data_dir_for"]
+__all__ = ["Engine", "EngineOptions"]
 
 # rounds of changes that earlier changes made possible, within one cycle
 _FOLLOW_UP_ROUNDS = 2
@@ -62,16 +61,6 @@ class EngineOptions:
     interrupted_grace_s: float | None = None
 
 
-def data_dir_for(backend) -> Path:
-    """Where inventory, journal and lock live: per DPU, so per emulator root too."""
-    env = os.environ.get("VIRTNET_DATA_DIR")
-    if env:
-        return Path(env)
-    if backend.kind == "emulator":
-        return Path(backend.emulator_root) / "reconciler"
-    return Path("/var/lib/virtnet-reconciler")
-
-
 class Engine:
     """Runs cycles against one backend; keeps the loader cache between cycles."""
 
@@ -92,7 +81,7 @@ class Engine:
         self.progress = progress
         self.retry = retry
         self.sleep = sleep
-        self.data_dir = data_dir_for(backend)
+        self.data_dir = backend.data_dir
         self.journal = Journal(self.data_dir / "journal.json")
         self.inventory_path = self.data_dir / "inventory.json"
         self.loops_path = self.data_dir / "loops.json"
@@ -363,7 +352,7 @@ class Engine:
         """
         if self.options.interrupted_grace_s is not None:
             return self.options.interrupted_grace_s
-        return 0.0 if self.backend.kind == "emulator" else self.backend.cli.timeout
+        return self.backend.interrupted_grace_s
 
     def _record_adoptions(self, the_plan: Plan, inventory) -> None:
         changed = False
@@ -393,8 +382,7 @@ class Engine:
 
         # firmware values are read once per process (they change only with a power cycle)
         # RDMA devices only on a DPU: the emulator's ports have no kernel side
-        return observe(self.backend, read_firmware=True,
-                       read_rdma=self.backend.kind != "emulator")
+        return observe(self.backend, read_firmware=True, read_rdma=self.backend.has_rdma_devices)
 
     def _plan_options(self, desired: DesiredState, world: ObservedWorld, hold) -> PlanOptions:
         firmware = dict(world.controller.firmware) or None

@@ -73,12 +73,12 @@ def _recovery_records(backend: Backend):
     place (new mtime/size), and a file added or removed changes the name set.
     """
     stamp = _records_stamp(backend.recovery_dir)
-    cached = backend.cache.get("recovery")
+    cached = backend.cache.recovery
     if stamp is not None and cached is not None and cached[0] == stamp:
         return cached[1]
     result = read_records(backend.recovery_dir)
     if stamp is not None:
-        backend.cache["recovery"] = (stamp, result)
+        backend.cache.recovery = (stamp, result)
     return result
 
 
@@ -98,11 +98,9 @@ def _records_stamp(directory: Path) -> frozenset | None:
 def _representors(backend: Backend, notes: list[str]):
     from reconciler.drivers.netlink import list_representors
 
-    if backend.kind == "emulator" and backend.netns is None:
-        # without --netns the emulator's representors exist only on paper: there is
-        # no kernel side to compare with, so say so instead of reporting them missing
-        notes.append("representors not read: the emulator has no netns "
-                     "(set VIRTNET_EMULATOR_NETNS to give it real netdevs)")
+    unavailable = backend.representors_unavailable()
+    if unavailable is not None:
+        notes.append(unavailable)
         return None
     try:
         return frozen_map(list_representors(backend.netns))
@@ -134,9 +132,9 @@ class _Prefetch:
         self.caps_error: BackendError | None = None
         self.firmware_error: BackendError | None = None
         self.threads = []
-        if "capabilities" not in backend.cache:
+        if backend.cache.capabilities is None:
             self._start(self._caps)
-        if firmware and "firmware" not in backend.cache:
+        if firmware and backend.cache.firmware is None:
             self._start(self._firmware)
 
     def _start(self, target) -> None:
@@ -156,7 +154,7 @@ class _Prefetch:
 
     def _firmware(self) -> None:
         try:
-            self.backend.cache["firmware"] = query_mlxconfig(
+            self.backend.cache.firmware = query_mlxconfig(
                 self.backend.mlxconfig_runner, self.backend.mlxconfig_args
             )
         except BackendError as e:
@@ -183,15 +181,15 @@ def _with_firmware(
     if prefetch_error is not None:
         notes.append(f"firmware not read: {prefetch_error}")
         return controller
-    if "firmware" not in backend.cache:
+    if backend.cache.firmware is None:
         try:
-            backend.cache["firmware"] = query_mlxconfig(
+            backend.cache.firmware = query_mlxconfig(
                 backend.mlxconfig_runner, backend.mlxconfig_args
             )
         except BackendError as e:
             notes.append(f"firmware not read: {e}")
             return controller
-    values: MlxconfigValues = backend.cache["firmware"]
+    values: MlxconfigValues = backend.cache.firmware
     in_force = values.current or values.next_boot
     next_boot = frozen_map(values.next_boot if in_force else {})
     return dataclasses.replace(

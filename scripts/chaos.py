@@ -126,10 +126,10 @@ class _World:
 
 def _make_engine(world: _World):
     from reconciler.apply import RetryPolicy
-    from reconciler.backend import resolve_backend
+    from reconciler.emulator.inprocess import in_process_backend
     from reconciler.engine import Engine, EngineOptions
 
-    backend = resolve_backend("emulator", in_process=True, env=world.env)
+    backend = in_process_backend(world.env)
     options = EngineOptions(
         state_dir=world.state, prune=True, allow_replace=True, status_dir=world.status,
         verify_delay_s=0.02,

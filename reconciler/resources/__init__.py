@@ -1,12 +1,12 @@
-"""One module per resource kind beside devices: a pure ``diff`` here, the I/O in ``apply_*``.
+"""One home per kind: ``<kind>.py`` is pure (normalise, diff), ``<kind>_apply.py`` does its I/O.
 
-``controller_config``, ``recovery_records`` and ``firmware_profile`` each expose
-``diff(desired, world, options) -> DiffResult``; they import nothing that does
-I/O, so the planner may call them (the import-linter contract checks this).
+Kinds: ``device`` (VirtioNetDevice), ``device_set`` (VirtioNetDeviceSet, expanded to
+devices), ``controller_config`` (virtnet.conf), ``recovery_records`` (observed only)
+and ``firmware_profile`` (read-only). ``base`` is the surface they share, ``registry``
+lists them once, ``handlers`` lists their apply handlers once. The planner may import
+the pure modules only (an import-linter contract checks it).
 """
 
 from __future__ import annotations
 
-from reconciler.resources.base import DiffOptions, DiffResult
-
-__all__ = ["DiffOptions", "DiffResult"]
+__all__: list[str] = []

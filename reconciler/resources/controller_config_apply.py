@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -19,11 +18,9 @@ from reconciler.fsutil import atomic_write_text
 from reconciler.model import Action, Change
 from reconciler.resources.base import Execution, Handler
 
-__all__ = ["HANDLERS", "backup_path", "config", "restart_controller", "write_config"]
+__all__ = ["HANDLERS", "backup_path", "config", "write_config"]
 
 log = structlog.get_logger("virtnet.apply")
-
-_RESTART_TIMEOUT_S = 120.0
 
 
 def config(run: Execution, change: Change) -> None:
@@ -35,7 +32,7 @@ def config(run: Execution, change: Change) -> None:
         conf_path = run.backend.conf_path
         backup = write_config(conf_path, change.fields) if change.fields else None
         run.mutating_call()
-        restart_controller(run.backend)
+        run.backend.restart()
         run.restart_done()
     log.info("controller_restarted", config=change.name, backup=str(backup) if backup else None)
 
@@ -82,27 +79,3 @@ def write_config(conf_path: Path, fields: Mapping[str, tuple]) -> Path | None:
     except OSError as e:
         raise BackendError(f"cannot write {conf_path}: {e.strerror or e}") from e
     return backup
-
-
-def restart_controller(backend) -> None:
-    """Restart so the controller reads the new file: the emulator's ``restart``, else systemd.
-
-    The capability cache is dropped because the controller's start time changed.
-    """
-    backend.cache.pop("capabilities", None)
-    if backend.kind == "emulator":
-        backend.cli.restart()
-        return
-    argv = list(backend.restart_argv)
-    try:
-        done = subprocess.run(
-            argv, capture_output=True, text=True, timeout=_RESTART_TIMEOUT_S, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as e:
-        raise BackendError(f"controller restart failed: {e}", argv=argv) from e
-    if done.returncode != 0:
-        why = (done.stderr or done.stdout).strip().splitlines()
-        raise BackendError(
-            f"controller restart failed (exit {done.returncode}): {why[-1] if why else ''}",
-            argv=argv, returncode=done.returncode,
-        )

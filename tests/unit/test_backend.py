@@ -152,11 +152,11 @@ class TestEmulatorEndToEnd:
     @pytest.mark.parametrize("in_process", [True, False])
     def test_hotplug_then_query_and_count(self, tmp_path, in_process):
         pytest.importorskip("reconciler.emulator")
+        from reconciler.emulator.inprocess import in_process_backend
         from reconciler.model import DeviceSpec, DeviceType
 
-        chosen = resolve_backend(
-            "emulator", in_process=in_process, env={"VIRTNET_EMULATOR_ROOT": str(tmp_path)}
-        )
+        env = {"VIRTNET_EMULATOR_ROOT": str(tmp_path)}
+        chosen = in_process_backend(env) if in_process else resolve_backend("emulator", env=env)
         assert isinstance(chosen.cli.runner, InProcessRunner) is in_process
         spec = DeviceSpec(
             name="web", type=DeviceType.HOTPLUG, mac="0c:c4:7a:ff:22:93", mtu=1500,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.backend import Backend
+from reconciler.backend import EmulatorBackend, VendorBackend
 from reconciler.drivers import netlink, rdma
 from reconciler.drivers.runner import RunResult, op_of
 from reconciler.drivers.virtnet_cli import VirtnetCli
@@ -44,19 +44,21 @@ class OpRunner:
         return RunResult(0, (DATA / ANSWERS[op]).read_text(), "", tuple(argv))
 
 
-def make_backend(tmp_path: Path, runner: OpRunner | None = None, mlx=True) -> Backend:
+def make_backend(tmp_path: Path, runner: OpRunner | None = None, mlx=True, *,
+                 emulator=False) -> VendorBackend | EmulatorBackend:
     runner = runner or OpRunner()
-    return Backend(
-        kind="vendor",
-        cli=VirtnetCli(runner),
-        recovery_dir=tmp_path / "recovery",
-        conf_path=tmp_path / "virtnet.conf",
-        emulator_root=tmp_path,
-        netns=None,
-        mlxconfig_runner=runner,
-        mlxconfig_args=("mlxconfig", "-d", "emu", "q", "-e") if mlx else None,
-        restart_argv=("restart",),
-    )
+    common = {
+        "cli": VirtnetCli(runner),
+        "recovery_dir": tmp_path / "recovery",
+        "conf_path": tmp_path / "virtnet.conf",
+        "data_dir": tmp_path / "data",
+        "netns": None,
+        "mlxconfig_runner": runner,
+        "mlxconfig_args": ("mlxconfig", "-d", "emu", "q", "-e") if mlx else None,
+    }
+    if emulator:
+        return EmulatorBackend(emulator_root=tmp_path, **common)
+    return VendorBackend(restart_argv=("restart",), **common)
 
 
 @pytest.fixture
@@ -99,7 +101,7 @@ class TestSecondarySources:
         assert world.representors["en3f0pf0sf2000"].mtu == 9000
 
     def test_emulator_without_netns_has_no_kernel_side_to_read(self, tmp_path, no_kernel):
-        chosen = dataclasses.replace(make_backend(tmp_path), kind="emulator", netns=None)
+        chosen = make_backend(tmp_path, emulator=True)
         world = observe(chosen)
         assert world.representors is None
         assert any("emulator has no netns" in note for note in world.notes)

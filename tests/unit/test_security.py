@@ -238,12 +238,12 @@ class TestFileModes:
     """State files get safe modes whatever the umask (0 here: the worst case)."""
 
     def test_lock_inventory_journal_status_and_data_dir_modes(self, state, tmp_path):
-        from reconciler.backend import resolve_backend
+        from reconciler.emulator.inprocess import in_process_backend
         from reconciler.engine import Engine, EngineOptions
 
         env = {**_env(tmp_path), "VIRTNET_EMULATOR_ROOT": str(tmp_path / "emu")}
         with _umask(0):
-            backend = resolve_backend("emulator", in_process=True, env=env)
+            backend = in_process_backend(env)
             engine = Engine(EngineOptions(state_dir=state, status_dir=tmp_path / "status"),
                             backend)
             journal_modes = []

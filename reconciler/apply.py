@@ -21,7 +21,7 @@ import structlog
 
 from reconciler.errors import BackendError, BusyError, MacStillHeld
 from reconciler.fields import Spec
-from reconciler.model import Action, Change, DeviceType, ObservedWorld, OwnershipRecord
+from reconciler.model import Action, Change, ObservedWorld, OwnershipRecord
 from reconciler.resources.handlers import HANDLERS
 from reconciler.store.journal import Intent, Journal
 
@@ -234,62 +234,3 @@ def _new_mac(change: Change) -> str | None:
         new = change.fields[Spec.MAC][1]
         return new.lower() if isinstance(new, str) else None
     return None
-
-
-def resolve_pending(
-    intent: Intent,
-    world: ObservedWorld,
-    inventory: dict[str, OwnershipRecord],
-    *,
-    now: float | None = None,
-    grace_s: float = 0.0,
-) -> tuple[str, bool]:
-    """Settle a call that a crashed run left half-done: (what was concluded, settled?).
-
-    A hotplug either happened (a live hotplug device has the MAC: record it as ours,
-    so it is neither duplicated nor leaked) or not yet: within ``grace_s`` of its
-    start it may still land (the controller finishes an RPC whose client died), so
-    it stays unsettled and its spec waits; after that the plan makes it again.
-    An unplug likewise; a modify needs nothing (the plan re-diffs the device).
-    """
-    now = time.time() if now is None else now
-    young = intent.started is not None and now - intent.started < grace_s
-    settle = _SETTLERS.get(intent.op)
-    if settle is None:
-        return f"{intent.op} of {intent.name} will be re-checked against the live device", True
-    return settle(intent, world, inventory, young)
-
-
-def _settle_hotplug(intent, world, inventory, young) -> tuple[str, bool]:
-    for dev in world.devices:
-        if dev.type is DeviceType.HOTPLUG and dev.mac == intent.mac:
-            owner = next((r for r in inventory.values() if r.vuid == dev.vuid), None)
-            if owner is None:
-                inventory[intent.name] = OwnershipRecord(
-                    name=intent.name, vuid=dev.vuid, mac=dev.mac, type=DeviceType.HOTPLUG,
-                    pf_id=dev.pf_id, sf_num=dev.sf_num,
-                )
-            verdict = f"hotplug of {intent.name} had completed: device {dev.vuid} is ours"
-            return verdict, True
-    if young:
-        return f"hotplug of {intent.name} may still reach the controller", False
-    return f"hotplug of {intent.name} had not happened: it will be planned again", True
-
-
-def _settle_unplug(intent, world, inventory, young) -> tuple[str, bool]:
-    if intent.vuid not in {d.vuid for d in world.devices}:
-        for name, rec in list(inventory.items()):
-            if rec.vuid == intent.vuid:
-                del inventory[name]
-        return f"unplug of {intent.name} had completed", True
-    if young:
-        return f"unplug of {intent.name} may still reach the controller", False
-    return f"unplug of {intent.name} had not happened: it will be planned again", True
-
-
-def _settle_config(intent, world, inventory, young) -> tuple[str, bool]:
-    return (f"config {intent.name} was written but the controller restart may not have "
-            "happened: restart the controller so it reads virtnet.conf"), True
-
-
-_SETTLERS = {"hotplug": _settle_hotplug, "unplug": _settle_unplug, "config": _settle_config}

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from reconciler.engine.outcome import spec_statuses
 from reconciler.model import DesiredState, DeviceSpec, DeviceType, Plan, SpecState
-from reconciler.outcome import spec_statuses
 
 
 class TestRejectedSpecs:

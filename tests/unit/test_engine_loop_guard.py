@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from reconciler.engine.loop_guard import LoopGuard
 from reconciler.model import Action, Change, frozen_map
-from reconciler.resources.loop_guard import LoopGuard
 
 
 def mtu_change(name: str = "web", new: int = 9000) -> Change:

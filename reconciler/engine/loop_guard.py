@@ -23,6 +23,7 @@ from pathlib import Path
 
 from reconciler.fsutil import atomic_write_json
 from reconciler.model import Action, Change
+from reconciler.resources.device import generation
 
 __all__ = ["LoopGuard", "LoopVerdict", "change_keys"]
 
@@ -126,8 +127,6 @@ class LoopGuard:
 
 
 def _gen(change: Change) -> str | None:
-    from reconciler.resources.device import generation
-
     return generation(change.spec) if change.spec is not None else None
 
 

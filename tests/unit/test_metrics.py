@@ -7,14 +7,14 @@ import urllib.request
 
 import pytest
 
-from reconciler.metrics import (
+from reconciler.model import Action, Change, ChangeStatus, CycleResult, Plan
+from reconciler.watch.metrics import (
     Metrics,
     MetricsServer,
     MetricsUnavailableError,
     cycle_succeeded,
     parse_address,
 )
-from reconciler.model import Action, Change, ChangeStatus, CycleResult, Plan
 
 
 class _Clock:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from reconciler.model import Action, Change, ChangeStatus, CycleResult, Plan
-from reconciler.watching.backoff import Backoff
+from reconciler.watch.backoff import Backoff
 
 
 def _failed(*names: str, temporary: bool = True) -> CycleResult:

@@ -16,7 +16,7 @@ from watchdog.events import (
     FileOpenedEvent,
 )
 
-from reconciler.watching.events import is_relevant
+from reconciler.watch.events import is_relevant
 
 ROOT = PurePath("/etc/virtnet/state")
 

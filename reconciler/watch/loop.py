@@ -1,4 +1,4 @@
-"""``virtnet watch``: the level-triggered loop that keeps the DPU equal to the state dir."""
+"""The watch loop: reconcile now, then on file events (debounced), resyncs, retries, SIGHUP."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import structlog
 
 from reconciler.errors import EXIT_OK, ReconcilerError
 from reconciler.model import CycleResult
-from reconciler.watching.backoff import Backoff
+from reconciler.watch.backoff import Backoff
 
 __all__ = ["WatchOptions", "WatchOptionsError", "run_watch"]
 
@@ -103,7 +103,7 @@ def run_watch(
 def _start_metrics(options: WatchOptions):
     if options.metrics_address is None:
         return None, None
-    from reconciler.metrics import Metrics, MetricsServer
+    from reconciler.watch.metrics import Metrics, MetricsServer
 
     metrics = Metrics(health_threshold_s=options.health_threshold_s)
     server = MetricsServer(metrics, options.metrics_address).start()
@@ -164,7 +164,7 @@ class _DirWatcher:
             return  # not there (yet): the engine reports it; retried every cycle
         from watchdog.observers import Observer
 
-        from reconciler.watching.events import WakeHandler
+        from reconciler.watch.events import WakeHandler
 
         self._inode = inode  # even if arming fails: retried each cycle, not each second
         observer = Observer()

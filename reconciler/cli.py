@@ -1,8 +1,9 @@
-"""The ``virtnet`` command: parse arguments, call the library, render results. No logic here.
+"""The ``virtnet`` command: parse arguments, call the library, render results.
 
 Declarative verbs are ours; every other verb goes unchanged to the controller
-backend, so one ``virtnet`` serves both worlds. Heavy modules are imported by
-the verb that needs them, so ``virtnet validate`` starts fast.
+backend, so one ``virtnet`` serves both worlds. This is the one place that turns an
+error into a line on stderr and an exit code (:func:`exit_code_for`). Heavy modules
+are imported by the verb that needs them, so ``virtnet validate`` starts fast.
 """
 
 from __future__ import annotations

@@ -1,4 +1,11 @@
-"""Builds one :class:`ObservedWorld` per cycle from the drivers: pure assembly, no policy."""
+"""One :class:`ObservedWorld` per cycle: a single ``query -a -b``, plus what surrounds it.
+
+Reads, through the drivers, the controller's devices and capabilities, the recovery
+records (reused while no record file changed), ``virtnet.conf``, the representor
+netdevs, the RDMA devices and mlxconfig; the once-per-process reads run in threads
+beside the query. A secondary source that cannot be read becomes ``None`` and a
+note; nothing here decides what to do about any of it.
+"""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class TestSchemaSource:
-    """``schemas/*.json`` are exactly what ``schema_defs`` produces."""
+    """``schemas/*.json`` are exactly what ``reconciler.loading.schema`` produces."""
 
     @pytest.mark.parametrize("kind", keys.KINDS)
     def test_exported_file_is_identical_to_schema_defs(self, kind):

@@ -63,8 +63,8 @@ def write_vf_fleet(state: Path, n: int, *, skip_last: bool = False) -> list[Path
         path = state / f"fleet-pf{pf}.yaml"
         path.write_text(
             "apiVersion: virtnet/v1\nkind: VirtioNetDeviceSet\n"
-            f"metadata:\n  name: pf{pf}\nspec:\n  pf_id: {pf}\n  vf_ids: \"0-{last}\"\n"
-            f"  mac_base: \"{base}\"\n  template:\n    mtu: 1500\n"
+            f'metadata:\n  name: pf{pf}\nspec:\n  pf_id: {pf}\n  vf_ids: "0-{last}"\n'
+            f'  mac_base: "{base}"\n  template:\n    mtu: 1500\n'
         )
         paths.append(path)
     return paths
@@ -146,9 +146,17 @@ class Sandbox:
         """
         num_pf = max(1, (n_vfs + VFS_PER_PF - 1) // VFS_PER_PF)
         # the host creates exactly the VFs needed (sriov_numvfs), as an operator would
-        args = ["init", "--num-pf", str(num_pf), "--num-vf", str(VFS_PER_PF),
-                "--sriov-numvfs", str(min(n_vfs, VFS_PER_PF)),
-                "--total-sf", str(num_pf * (VFS_PER_PF + 1) + 64)]
+        args = [
+            "init",
+            "--num-pf",
+            str(num_pf),
+            "--num-vf",
+            str(VFS_PER_PF),
+            "--sriov-numvfs",
+            str(min(n_vfs, VFS_PER_PF)),
+            "--total-sf",
+            str(num_pf * (VFS_PER_PF + 1) + 64),
+        ]
         if hotplug_ports is not None:
             args += ["--switch-ports", str(hotplug_ports)]
         done = self.emu(*args)
@@ -168,6 +176,7 @@ class Sandbox:
             backend = in_process_backend(self.env)
         else:
             backend = resolve_backend("emulator", env=self.env)
-        return Engine(EngineOptions(state_dir=self.state, prune=prune,
-                                    status_dir=self.root / "status"), backend)
-
+        return Engine(
+            EngineOptions(state_dir=self.state, prune=prune, status_dir=self.root / "status"),
+            backend,
+        )

@@ -25,14 +25,14 @@ def write_specs(box: Sandbox, n_vfs: int, n_hotplug: int) -> None:
         count = min(512, n_vfs - pf * 512)
         (box.state / f"fleet-{pf}.yaml").write_text(
             "apiVersion: virtnet/v1\nkind: VirtioNetDeviceSet\n"
-            f"metadata:\n  name: fleet{pf}\nspec:\n  pf_id: {pf}\n  vf_ids: \"0-{count - 1}\"\n"
-            f"  mac_base: \"cc:48:15:{pf:02x}:00:00\"\n  template:\n    mtu: 9000\n"
+            f'metadata:\n  name: fleet{pf}\nspec:\n  pf_id: {pf}\n  vf_ids: "0-{count - 1}"\n'
+            f'  mac_base: "cc:48:15:{pf:02x}:00:00"\n  template:\n    mtu: 9000\n'
         )
     for i in range(n_hotplug):
         (box.state / f"hp-{i}.yaml").write_text(
             "apiVersion: virtnet/v1\nkind: VirtioNetDevice\n"
             f"metadata:\n  name: hp-{i}\nspec:\n  type: hotplug\n  ib_device: mlx5_0\n"
-            f"  mac: \"0c:c4:7a:00:02:{i:02x}\"\n  mtu: 1500\n  max_queues: 4\n"
+            f'  mac: "0c:c4:7a:00:02:{i:02x}"\n  mtu: 1500\n  max_queues: 4\n'
             "  max_queue_size: 256\n"
         )
 
@@ -62,20 +62,30 @@ def main() -> int:
     parser.add_argument("--hotplug", type=int, default=8, help="hotplug PFs added to each run")
     args = parser.parse_args()
     started = time.perf_counter()
-    print(f"{'run':<12} {'devices':>7} {'mutating':>8} " + " ".join(f"{op:>9}" for op in OPS)
-          + f" {'wall (s)':>9}")
+    print(
+        f"{'run':<12} {'devices':>7} {'mutating':>8} "
+        + " ".join(f"{op:>9}" for op in OPS)
+        + f" {'wall (s)':>9}"
+    )
     ok = True
     for n in (int(x) for x in args.sizes.split(",")):
         for label, devices, counts, wall in run(n, args.hotplug):
             mutating = counts["hotplug"] + counts["unplug"] + counts["modify"]
             expected = devices if label == "first apply" else 0
             ok &= mutating == expected and counts["query"] == (2 if expected else 1)
-            print(f"{label:<12} {devices:>7} {mutating:>8} "
-                  + " ".join(f"{counts[op]:>9}" for op in OPS) + f" {wall:>9.2f}")
-    print("query = observations (the cycle's one, plus one verification re-read after changes);"
-          " list and mlxconfig: once per process")
-    print(f"expected counts: {'all met' if ok else 'MISSED'} "
-          f"(total {time.perf_counter() - started:.0f} s)")
+            print(
+                f"{label:<12} {devices:>7} {mutating:>8} "
+                + " ".join(f"{counts[op]:>9}" for op in OPS)
+                + f" {wall:>9.2f}"
+            )
+    print(
+        "query = observations (the cycle's one, plus one verification re-read after changes);"
+        " list and mlxconfig: once per process"
+    )
+    print(
+        f"expected counts: {'all met' if ok else 'MISSED'} "
+        f"(total {time.perf_counter() - started:.0f} s)"
+    )
     return 0 if ok else 1
 
 

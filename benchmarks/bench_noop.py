@@ -57,14 +57,19 @@ def plot(rows: list[dict], path: Path) -> None:
     ns = [r["n"] for r in rows]
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
     ax.plot(ns, [r["cold_s"] for r in rows], "o-", label="cold `virtnet diff` (whole process)")
-    ax.plot(ns, [r["loop_subprocess_s"] for r in rows], "s-",
-            label="in loop, virtnet-emu subprocess (as `virtnet watch`)")
+    ax.plot(
+        ns,
+        [r["loop_subprocess_s"] for r in rows],
+        "s-",
+        label="in loop, virtnet-emu subprocess (as `virtnet watch`)",
+    )
     ax.plot(ns, [r["loop_in_process_s"] for r in rows], "^-", label="in loop, in-process emulator")
     ax.axhline(TARGETS["cold_s"], color="grey", ls="--", lw=0.8)
     ax.axhline(TARGETS["loop_s"], color="grey", ls=":", lw=0.8)
     for key, label in (("cold_s", "cold target 1.0 s"), ("loop_s", "loop target 0.3 s")):
-        ax.text(ns[-1], TARGETS[key] * 1.02, label, fontsize=8, color="grey", ha="right",
-                va="bottom")
+        ax.text(
+            ns[-1], TARGETS[key] * 1.02, label, fontsize=8, color="grey", ha="right", va="bottom"
+        )
     ax.set_xscale("log", base=2)
     ax.set_xticks(ns, [str(n) for n in ns])
     ax.set_xlabel("devices (VFs)")
@@ -82,23 +87,30 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="64,512,4096")
     parser.add_argument("--reps", type=int, default=5)
-    parser.add_argument("--plot", type=Path,
-                        help=f"write a PNG (e.g. {REPO}/docs/reconcile-time.png)")
+    parser.add_argument(
+        "--plot", type=Path, help=f"write a PNG (e.g. {REPO}/docs/reconcile-time.png)"
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
     args = parser.parse_args()
     rows = [measure(int(n), args.reps) for n in args.sizes.split(",")]
-    print(f"{'N':>6} {'cold diff (s)':>14} {'loop, subproc (s)':>18} "
-          f"{'loop, in-proc (s)':>18} {'peak RSS (MB)':>14}")
+    print(
+        f"{'N':>6} {'cold diff (s)':>14} {'loop, subproc (s)':>18} "
+        f"{'loop, in-proc (s)':>18} {'peak RSS (MB)':>14}"
+    )
     for r in rows:
-        print(f"{r['n']:>6} {r['cold_s']:>14.3f} {r['loop_subprocess_s']:>18.3f} "
-              f"{r['loop_in_process_s']:>18.3f} {r['rss_mb']:>14.1f}")
+        print(
+            f"{r['n']:>6} {r['cold_s']:>14.3f} {r['loop_subprocess_s']:>18.3f} "
+            f"{r['loop_in_process_s']:>18.3f} {r['rss_mb']:>14.1f}"
+        )
     big = rows[-1]
-    print(f"targets at N={big['n']}: cold < {TARGETS['cold_s']} s: "
-          f"{'met' if big['cold_s'] < TARGETS['cold_s'] else 'MISSED'}; "
-          f"loop < {TARGETS['loop_s']} s: "
-          f"{'met' if big['loop_subprocess_s'] < TARGETS['loop_s'] else 'MISSED'}; "
-          f"RSS < {TARGETS['rss_mb']} MB: "
-          f"{'met' if big['rss_mb'] < TARGETS['rss_mb'] else 'MISSED'}")
+    print(
+        f"targets at N={big['n']}: cold < {TARGETS['cold_s']} s: "
+        f"{'met' if big['cold_s'] < TARGETS['cold_s'] else 'MISSED'}; "
+        f"loop < {TARGETS['loop_s']} s: "
+        f"{'met' if big['loop_subprocess_s'] < TARGETS['loop_s'] else 'MISSED'}; "
+        f"RSS < {TARGETS['rss_mb']} MB: "
+        f"{'met' if big['rss_mb'] < TARGETS['rss_mb'] else 'MISSED'}"
+    )
     if args.json:
         print(json.dumps(rows))
     if args.plot:

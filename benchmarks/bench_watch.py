@@ -28,7 +28,7 @@ TARGET_P50_S = 0.25
 def probe_spec(pf: int, vf: int, mtu: int) -> str:
     return (
         "apiVersion: virtnet/v1\nkind: VirtioNetDevice\nmetadata:\n  name: probe\n"
-        f"spec:\n  type: vf\n  pf_id: {pf}\n  vf_id: {vf}\n  mac: \"{vf_mac(pf, vf)}\"\n"
+        f'spec:\n  type: vf\n  pf_id: {pf}\n  vf_id: {vf}\n  mac: "{vf_mac(pf, vf)}"\n'
         f"  mtu: {mtu}\n"
     )
 
@@ -75,7 +75,9 @@ def start_watch(box: Sandbox, thread: bool, debounce: float):
     if not thread:
         proc = subprocess.Popen(
             [sys.executable, "-m", "reconciler", "watch", "--resync", "300"],
-            env=box.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env=box.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
 
         def stop_proc():
@@ -90,7 +92,8 @@ def start_watch(box: Sandbox, thread: bool, debounce: float):
     worker = threading.Thread(
         target=run_watch,
         args=(engine, box.state, WatchOptions(resync_s=300, debounce_s=debounce)),
-        kwargs={"stop": stop}, daemon=True,
+        kwargs={"stop": stop},
+        daemon=True,
     )
     worker.start()
 
@@ -135,11 +138,16 @@ def main() -> int:
     parser.add_argument("--debounce", type=float, default=0.2, help="(--thread only) seconds")
     args = parser.parse_args()
     lat = measure(args.n, args.changes, args.thread, args.debounce)
-    mode = (f"run_watch in a thread, debounce {args.debounce:g} s" if args.thread
-            else "`virtnet watch` subprocess (as shipped: leading-edge trigger, 0.03 s settle)")
+    mode = (
+        f"run_watch in a thread, debounce {args.debounce:g} s"
+        if args.thread
+        else "`virtnet watch` subprocess (as shipped: leading-edge trigger, 0.03 s settle)"
+    )
     print(f"file event -> converged, one device among {args.n}, {mode}")
-    print(f"  changes {len(lat)}  p50 {median(lat):.3f} s  p95 {pct(lat, 95):.3f} s  "
-          f"min {min(lat):.3f} s  max {max(lat):.3f} s")
+    print(
+        f"  changes {len(lat)}  p50 {median(lat):.3f} s  p95 {pct(lat, 95):.3f} s  "
+        f"min {min(lat):.3f} s  max {max(lat):.3f} s"
+    )
     print(f"  target p50 < {TARGET_P50_S} s: {'met' if median(lat) < TARGET_P50_S else 'MISSED'}")
     return 0
 

@@ -118,8 +118,11 @@ class Executor:
                 temporary = isinstance(exc, BusyError | MacStillHeld)
                 report.failed.append((change.name, str(exc), temporary))
                 log.warning(
-                    "change_failed", device=change.name, action=change.action.value,
-                    error=str(exc), temporary=temporary,
+                    "change_failed",
+                    device=change.name,
+                    action=change.action.value,
+                    error=str(exc),
+                    temporary=temporary,
                 )
                 if atomic:
                     self.rollback(report)
@@ -128,8 +131,13 @@ class Executor:
             report.applied.append(change)
             for name, (old, new) in change.fields.items():
                 log.info(
-                    "applied", device=change.name, action=change.action.value, field=name,
-                    old=old, new=new, duration_ms=round((time.monotonic() - started) * 1000, 1),
+                    "applied",
+                    device=change.name,
+                    action=change.action.value,
+                    field=name,
+                    old=old,
+                    new=new,
+                    duration_ms=round((time.monotonic() - started) * 1000, 1),
                 )
         return report
 

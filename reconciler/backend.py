@@ -141,7 +141,8 @@ class VendorBackend(Backend):
             why = (done.stderr or done.stdout).strip().splitlines()
             raise BackendError(
                 f"controller restart failed (exit {done.returncode}): {why[-1] if why else ''}",
-                argv=argv, returncode=done.returncode,
+                argv=argv,
+                returncode=done.returncode,
             )
 
 
@@ -169,8 +170,10 @@ class EmulatorBackend(Backend):
             return None
         # without a netns the emulator's representors exist only on paper: there is no
         # kernel side to compare with, so say so instead of reporting them missing
-        return ("representors not read: the emulator has no netns "
-                "(set VIRTNET_EMULATOR_NETNS to give it real netdevs)")
+        return (
+            "representors not read: the emulator has no netns "
+            "(set VIRTNET_EMULATOR_NETNS to give it real netdevs)"
+        )
 
 
 def _is_own_script(path: Path) -> bool:

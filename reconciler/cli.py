@@ -42,19 +42,33 @@ def _parser() -> argparse.ArgumentParser:
         "the ones below (hotplug, unplug, list, query, modify, log, version, update, ...) "
         "are passed to the controller's own CLI.",
     )
-    backend_help = ("controller backend (default: $VIRTNET_BACKEND, else vendor "
-                    "when its CLI is installed, else the embedded emulator)")
+    backend_help = (
+        "controller backend (default: $VIRTNET_BACKEND, else vendor "
+        "when its CLI is installed, else the embedded emulator)"
+    )
     parser.add_argument("--backend", choices=("emulator", "vendor"), help=backend_help)
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
 
     def with_dir(p):
         # accepted after the verb too; SUPPRESS keeps a value given before it
-        p.add_argument("--backend", choices=("emulator", "vendor"), default=argparse.SUPPRESS,
-                       help=backend_help)
-        p.add_argument("-f", "--file", dest="state_dir", metavar="DIR",
-                       help="state directory (default: $VIRTNET_STATE_DIR, else ./state)")
-        p.add_argument("--insecure-skip-permission-check", action="store_true",
-                       help="accept spec files writable by group/other (dangerous)")
+        p.add_argument(
+            "--backend",
+            choices=("emulator", "vendor"),
+            default=argparse.SUPPRESS,
+            help=backend_help,
+        )
+        p.add_argument(
+            "-f",
+            "--file",
+            dest="state_dir",
+            metavar="DIR",
+            help="state directory (default: $VIRTNET_STATE_DIR, else ./state)",
+        )
+        p.add_argument(
+            "--insecure-skip-permission-check",
+            action="store_true",
+            help="accept spec files writable by group/other (dangerous)",
+        )
         return p
 
     with_dir(sub.add_parser("validate", help="check the spec files; no backend needed"))
@@ -62,32 +76,55 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", choices=("text", "json"), default="text")
     p.add_argument("--prune", action="store_true", help="plan unplugs of removed owned devices")
     p.add_argument("--allow-replace", action="store_true")
-    p.add_argument("--allow-restart", action="store_true",
-                   help="preview the plan as apply --allow-restart would run it")
+    p.add_argument(
+        "--allow-restart",
+        action="store_true",
+        help="preview the plan as apply --allow-restart would run it",
+    )
     p = with_dir(sub.add_parser("apply", help="make the controller match the specs"))
     p.add_argument("--dry-run", action="store_true", help="plan and print, change nothing")
-    p.add_argument("--prune", action="store_true",
-                   help="unplug hotplug devices we own whose spec was removed")
-    p.add_argument("--allow-replace", action="store_true",
-                   help="unplug + hotplug when an immutable field changed")
-    p.add_argument("--allow-restart", action="store_true",
-                   help="restart the controller when virtnet.conf changed")
-    p.add_argument("--atomic", action="store_true",
-                   help="on any failure, undo what this run changed")
+    p.add_argument(
+        "--prune", action="store_true", help="unplug hotplug devices we own whose spec was removed"
+    )
+    p.add_argument(
+        "--allow-replace",
+        action="store_true",
+        help="unplug + hotplug when an immutable field changed",
+    )
+    p.add_argument(
+        "--allow-restart",
+        action="store_true",
+        help="restart the controller when virtnet.conf changed",
+    )
+    p.add_argument(
+        "--atomic", action="store_true", help="on any failure, undo what this run changed"
+    )
     p.add_argument("-o", "--output", choices=("text", "json"), default="text")
     p = with_dir(sub.add_parser("watch", help="keep the controller matching the specs"))
-    p.add_argument("--resync", type=float, default=30.0, metavar="SECONDS",
-                   help="full reconcile at least this often, to repair drift (default 30)")
+    p.add_argument(
+        "--resync",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="full reconcile at least this often, to repair drift (default 30)",
+    )
     p.add_argument("--dry-run", action="store_true", help="report drift, never change anything")
     p.add_argument("--no-prune", action="store_true", help="never unplug removed devices")
     p.add_argument("--allow-replace", action="store_true")
-    p.add_argument("--metrics-address", metavar="HOST:PORT",
-                   help="serve Prometheus /metrics and /healthz here (needs [metrics])")
+    p.add_argument(
+        "--metrics-address",
+        metavar="HOST:PORT",
+        help="serve Prometheus /metrics and /healthz here (needs [metrics])",
+    )
     p = sub.add_parser("status", help="last reconcile result per spec")
     p.add_argument("-o", "--output", choices=("text", "json"), default="text")
     p = sub.add_parser("schema", help="print the JSON Schema of a spec kind")
-    p.add_argument("kind", nargs="?", help="VirtioNetDevice, VirtioNetDeviceSet, "
-                   "ControllerConfig or FirmwareProfile (default: all)")
+    p.add_argument(
+        "kind",
+        nargs="?",
+        help="VirtioNetDevice, VirtioNetDeviceSet, "
+        "ControllerConfig or FirmwareProfile (default: all)",
+    )
     return parser
 
 
@@ -148,8 +185,11 @@ def _report_error(exc: BaseException) -> None:
         return
     if os.environ.get("VIRTNET_DEBUG"):
         raise exc
-    print(f"virtnet: internal error (a bug, please report it): {type(exc).__name__}: {exc}; "
-          "set VIRTNET_DEBUG=1 for details", file=sys.stderr)
+    print(
+        f"virtnet: internal error (a bug, please report it): {type(exc).__name__}: {exc}; "
+        "set VIRTNET_DEBUG=1 for details",
+        file=sys.stderr,
+    )
 
 
 # -- verbs -------------------------------------------------------------------------
@@ -228,8 +268,12 @@ def _progress_printer():
             return
         if tty:
             end = "\n" if index == total else ""
-            print(f"\r[{index}/{total}] {change.action.value} {change.name}\x1b[K",
-                  end=end, file=sys.stderr, flush=True)
+            print(
+                f"\r[{index}/{total}] {change.action.value} {change.name}\x1b[K",
+                end=end,
+                file=sys.stderr,
+                flush=True,
+            )
         elif index * 10 // total > (index - 1) * 10 // total:  # each tenth, once
             print(f"progress: {index}/{total}", file=sys.stderr, flush=True)
 
@@ -244,8 +288,9 @@ def _print_errors(result) -> None:
 def _cmd_diff(args) -> int:
     from reconciler.render import render_json, render_text
 
-    engine = _engine(args, prune=args.prune, allow_replace=args.allow_replace,
-                     allow_restart=args.allow_restart)
+    engine = _engine(
+        args, prune=args.prune, allow_replace=args.allow_replace, allow_restart=args.allow_restart
+    )
     result = engine.diff()
     _print_errors(result)
     if args.output == "json":
@@ -261,8 +306,12 @@ def _cmd_apply(args) -> int:
     from reconciler.render import render_json, render_text
 
     engine = _engine(
-        args, prune=args.prune, allow_replace=args.allow_replace,
-        allow_restart=args.allow_restart, atomic=args.atomic, dry_run=args.dry_run,
+        args,
+        prune=args.prune,
+        allow_replace=args.allow_replace,
+        allow_restart=args.allow_restart,
+        atomic=args.atomic,
+        dry_run=args.dry_run,
     )
     result = engine.reconcile()
     _print_errors(result)
@@ -300,8 +349,9 @@ def _apply_summary(result, *, color: bool) -> str:
     specs = {s.name for s in result.statuses}
     for change in result.plan.blocked:
         if change.name not in specs:  # an unplug or a record cleanup: no spec to report it
-            lines.append(f"{yellow}~ {change.action.value} {change.name}: blocked: "
-                         f"{change.reason}{reset}")
+            lines.append(
+                f"{yellow}~ {change.action.value} {change.name}: blocked: {change.reason}{reset}"
+            )
     counts = {}
     for change in result.applied:
         counts[change.action.value] = counts.get(change.action.value, 0) + 1
@@ -323,8 +373,14 @@ def _apply_summary(result, *, color: bool) -> str:
 def _cmd_watch(args) -> int:
     from reconciler.watch import WatchOptions, run_watch
 
-    engine = _engine(args, log_level="info", prune=not args.no_prune,
-                     allow_replace=args.allow_replace, dry_run=args.dry_run, lock_timeout=60.0)
+    engine = _engine(
+        args,
+        log_level="info",
+        prune=not args.no_prune,
+        allow_replace=args.allow_replace,
+        dry_run=args.dry_run,
+        lock_timeout=60.0,
+    )
     options = WatchOptions(resync_s=args.resync, metrics_address=args.metrics_address)
     return run_watch(engine, engine.options.state_dir, options)
 

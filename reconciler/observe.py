@@ -178,7 +178,9 @@ class _Prefetch:
 
 
 def _with_firmware(
-    backend: Backend, controller: ControllerInfo, notes: list[str],
+    backend: Backend,
+    controller: ControllerInfo,
+    notes: list[str],
     prefetch_error: BackendError | None = None,
 ):
     """mlxconfig once per process: firmware values change only with a cold reboot."""

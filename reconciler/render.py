@@ -46,7 +46,8 @@ def _unmanaged_lines(plan: Plan) -> list[str]:
     as one count."""
     lines = [
         f"  unmanaged: {_device(dev)} (left alone)"
-        for dev in plan.unmanaged if dev.type is DeviceType.HOTPLUG
+        for dev in plan.unmanaged
+        if dev.type is DeviceType.HOTPLUG
     ]
     others = Counter(dev.type.value for dev in plan.unmanaged if dev.type is not DeviceType.HOTPLUG)
     if others:
@@ -111,8 +112,7 @@ def _value(key: str, value: Any) -> str:
 def _summary(plan: Plan) -> str:
     ready = plan.ready
     count = {action: sum(c.action is action for c in ready) for action in Action}
-    others = (Action.HOTPLUG, Action.UNPLUG, Action.REPLACE, Action.CONFIG,
-              Action.RECOVERY_CLEANUP)
+    others = (Action.HOTPLUG, Action.UNPLUG, Action.REPLACE, Action.CONFIG, Action.RECOVERY_CLEANUP)
     modify = len(ready) - sum(count[a] for a in others)
     extra = ""
     if count[Action.REPLACE]:

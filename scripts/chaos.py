@@ -94,8 +94,13 @@ class _World:
             "VIRTNET_STATE_DIR": str(self.state),
             "VIRTNET_EMULATOR_UPDATE_SECONDS": str(config.update_seconds),
         }
-        for key in ("VIRTNET_DATA_DIR", "VIRTNET_EMULATOR_NETNS", "VIRTNET_RECOVERY_DIR",
-                    "VIRTNET_CONF", "VIRTNET_VENDOR_CLI"):
+        for key in (
+            "VIRTNET_DATA_DIR",
+            "VIRTNET_EMULATOR_NETNS",
+            "VIRTNET_RECOVERY_DIR",
+            "VIRTNET_CONF",
+            "VIRTNET_VENDOR_CLI",
+        ):
             self.env.pop(key, None)
         self.emu = Emulator(self.emu_root)
         self.specs: dict[str, dict] = {}  # name -> spec body
@@ -113,8 +118,12 @@ class _World:
         return self.emu.run(list(argv))
 
     def write_spec(self, name: str) -> None:
-        doc = {"apiVersion": "virtnet/v1", "kind": "VirtioNetDevice",
-               "metadata": {"name": name}, "spec": self.specs[name]}
+        doc = {
+            "apiVersion": "virtnet/v1",
+            "kind": "VirtioNetDevice",
+            "metadata": {"name": name},
+            "spec": self.specs[name],
+        }
         tmp = self.state / f".{name}.tmp"
         tmp.write_text(yaml.safe_dump(doc))
         tmp.replace(self.state / f"{name}.yaml")
@@ -131,7 +140,10 @@ def _make_engine(world: _World):
 
     backend = in_process_backend(world.env)
     options = EngineOptions(
-        state_dir=world.state, prune=True, allow_replace=True, status_dir=world.status,
+        state_dir=world.state,
+        prune=True,
+        allow_replace=True,
+        status_dir=world.status,
         verify_delay_s=0.02,
     )
     retry = RetryPolicy(attempts=3, first_delay_s=0.02, max_delay_s=0.1)
@@ -139,6 +151,7 @@ def _make_engine(world: _World):
 
 
 # ---- spec edits -----------------------------------------------------------------------
+
 
 def _edit_specs(world: _World, rng: random.Random, report: ChaosReport) -> None:
     for _ in range(rng.randint(1, 3)):
@@ -163,8 +176,11 @@ def _count(world: _World, spec_type: str) -> int:
 def _add_hotplug(world: _World, rng: random.Random) -> None:
     name = f"hp-{world.fresh_mac()[-5:].replace(':', '')}"
     world.specs[name] = {
-        "type": "hotplug", "ib_device": "mlx5_0", "mac": world.fresh_mac(),
-        "mtu": rng.choice(_MTUS), "max_queues": rng.choice(_MAX_QUEUES),
+        "type": "hotplug",
+        "ib_device": "mlx5_0",
+        "mac": world.fresh_mac(),
+        "mtu": rng.choice(_MTUS),
+        "max_queues": rng.choice(_MAX_QUEUES),
         "max_queue_size": rng.choice(_QUEUE_SIZES),
     }
     world.write_spec(name)
@@ -194,35 +210,57 @@ def _set_vf(world: _World, rng: random.Random) -> None:
     if name in world.specs:
         _modify_spec(world, rng, name)
         return
-    world.specs[name] = {"type": "vf", "pf_id": 0, "vf_id": vf_id, "mac": world.fresh_mac(),
-                         "mtu": rng.choice(_MTUS)}
+    world.specs[name] = {
+        "type": "vf",
+        "pf_id": 0,
+        "vf_id": vf_id,
+        "mac": world.fresh_mac(),
+        "mtu": rng.choice(_MTUS),
+    }
     world.write_spec(name)
 
 
 # ---- disturbances ---------------------------------------------------------------------
 
+
 def _disturb(world: _World, rng: random.Random, report: ChaosReport) -> None:
     """Break things the way operators, guests and controllers do; counted by kind."""
     live = [d for d in world.emu.devices() if d.kind != STATIC]
     owned = [d for d in live if d.kind == HOTPLUG and d.mac not in world.unowned]
+
     def pick(devices) -> str:
         return rng.choice(devices).vuid
 
     actions = {
         "restart": (0.1, lambda: world.call("restart")),
         "drift_unplug": (0.15, lambda: owned and world.call("unplug", "-u", pick(owned))),
-        "drift_modify": (0.15, lambda: live and world.call(
-            "modify", "-u", pick(live), "device", "-t", str(rng.choice(_MTUS)))),
+        "drift_modify": (
+            0.15,
+            lambda: (
+                live
+                and world.call("modify", "-u", pick(live), "device", "-t", str(rng.choice(_MTUS)))
+            ),
+        ),
         "unowned_hotplug": (0.1, lambda: _hotplug_unowned(world)),
         "guest_bind": (0.2, lambda: live and world.call("guest", "bind", "-u", pick(live))),
-        "migrating": (0.05, lambda: live and world.call(
-            "debug", "migrating", "-u", pick(live), "on")),
+        "migrating": (
+            0.05,
+            lambda: live and world.call("debug", "migrating", "-u", pick(live), "on"),
+        ),
         "live_update": (0.1, lambda: world.call("update", "-s")),
         "broken_file": (0.1, lambda: (world.state / _BROKEN).write_text("spec: {mtu: [oops\n")),
-        "faults": (0.35, lambda: world.call(
-            "fault", "set", "--fail-rate", str(rng.choice((0.2, 0.5))),
-            "--seed", str(rng.randrange(10**6)),
-            *(("--crash-at", str(rng.randint(1, 3))) if rng.random() < 0.4 else ()))),
+        "faults": (
+            0.35,
+            lambda: world.call(
+                "fault",
+                "set",
+                "--fail-rate",
+                str(rng.choice((0.2, 0.5))),
+                "--seed",
+                str(rng.randrange(10**6)),
+                *(("--crash-at", str(rng.randint(1, 3))) if rng.random() < 0.4 else ()),
+            ),
+        ),
     }
     for kind, (probability, act) in actions.items():
         if rng.random() < probability:
@@ -234,8 +272,9 @@ def _hotplug_unowned(world: _World) -> None:
     if len(world.unowned) >= _UNOWNED_MAX:
         return
     mac = world.fresh_mac()
-    code, _out, _err = world.call("hotplug", "-i", "mlx5_0", "-m", mac.upper(), "-t", "1500",
-                                  "-n", "2", "-s", "256")
+    code, _out, _err = world.call(
+        "hotplug", "-i", "mlx5_0", "-m", mac.upper(), "-t", "1500", "-n", "2", "-s", "256"
+    )
     if code == 0:
         world.unowned.add(mac)
 
@@ -275,6 +314,7 @@ def _reset_tripped_loop_guard(world: _World, result, report: ChaosReport) -> Non
 
 # ---- one cycle under disturbance -----------------------------------------------------
 
+
 def _cycle_in_process(world: _World, report: ChaosReport) -> None:
     try:
         world.engine.reconcile()
@@ -285,13 +325,17 @@ def _cycle_in_process(world: _World, report: ChaosReport) -> None:
             report.violations.append(f"traceback-worthy error: {type(exc).__name__}: {exc}")
 
 
-def _cycle_killed(world: _World, rng: random.Random, config: ChaosConfig,
-                  report: ChaosReport) -> None:
+def _cycle_killed(
+    world: _World, rng: random.Random, config: ChaosConfig, report: ChaosReport
+) -> None:
     """A real `virtnet apply` killed -9 after a random delay (slow calls widen the window)."""
     world.call("fault", "set", "--latency-ms", "40")
     proc = subprocess.Popen(
         [sys.executable, "-m", "reconciler", "apply", "--prune", "--allow-replace"],
-        env=world.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env=world.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
         start_new_session=config.kill_group,
     )
     try:
@@ -310,6 +354,7 @@ def _cycle_killed(world: _World, rng: random.Random, config: ChaosConfig,
 
 
 # ---- invariants -----------------------------------------------------------------------
+
 
 def _check_status_file(world: _World, report: ChaosReport, when: str) -> None:
     path = world.status / "status.json"
@@ -341,8 +386,9 @@ def check_invariants(world: _World) -> list[str]:
     devices = world.emu.devices()
     macs = Counter(d.mac for d in devices if d.mac and d.mac != "00:00:00:00:00:00")
     problems += [f"MAC {m} on {n} devices" for m, n in macs.items() if n > 1]
-    problems += [f"unowned device {m} was unplugged" for m in sorted(world.unowned)
-                 if m not in macs]
+    problems += [
+        f"unowned device {m} was unplugged" for m in sorted(world.unowned) if m not in macs
+    ]
     sfs = Counter(d.sf_num for d in devices)
     problems += [f"SF {sf} used by {n} devices" for sf, n in sfs.items() if n > 1]
     records = world.emu.records()
@@ -360,11 +406,15 @@ def check_invariants(world: _World) -> list[str]:
 def _desired_present(world: _World, devices) -> list[str]:
     """Every desired hotplug spec's MAC is live exactly once (converged means it)."""
     hot = Counter(d.mac for d in devices if d.kind == HOTPLUG)
-    return [f"desired device {name} ({s['mac']}) is not live" for name, s in world.specs.items()
-            if s["type"] == "hotplug" and hot[s["mac"]] != 1]
+    return [
+        f"desired device {name} ({s['mac']}) is not live"
+        for name, s in world.specs.items()
+        if s["type"] == "hotplug" and hot[s["mac"]] != 1
+    ]
 
 
 # ---- the run --------------------------------------------------------------------------
+
 
 def _round(world: _World, rng: random.Random, config: ChaosConfig, report: ChaosReport) -> None:
     _edit_specs(world, rng, report)
@@ -379,7 +429,8 @@ def _round(world: _World, rng: random.Random, config: ChaosConfig, report: Chaos
         diff = world.engine.diff()
         pending = [f"{c.action.value}:{c.name}:{c.reason or ''}" for c in diff.plan.changes]
         report.violations.append(
-            f"did not converge in {config.max_cycles} cycles: {pending} {list(diff.errors)}")
+            f"did not converge in {config.max_cycles} cycles: {pending} {list(diff.errors)}"
+        )
     report.violations += check_invariants(world)
 
 
@@ -402,8 +453,12 @@ def run_chaos(config: ChaosConfig) -> ChaosReport:
             report.violations[before:] = [f"round {number}: {v}" for v in new]
             report.rounds = number
             if config.progress_every and number % config.progress_every == 0:
-                print(f"round {number}/{config.rounds}: {len(report.violations)} violation(s), "
-                      f"{time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
+                print(
+                    f"round {number}/{config.rounds}: {len(report.violations)} violation(s), "
+                    f"{time.monotonic() - started:.0f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
     report.seconds = time.monotonic() - started
     return report
 
@@ -416,12 +471,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-cycles", type=int, default=6)
     parser.add_argument("--workdir", type=Path)
     parser.add_argument("--progress", type=int, default=50, help="progress line every N rounds")
-    parser.add_argument("--kill-group", action="store_true",
-                        help="kill -9 the apply's whole process group, not the apply alone")
+    parser.add_argument(
+        "--kill-group",
+        action="store_true",
+        help="kill -9 the apply's whole process group, not the apply alone",
+    )
     args = parser.parse_args(argv)
-    config = ChaosConfig(rounds=args.rounds, seed=args.seed, max_cycles=args.max_cycles,
-                         subprocess_fraction=args.subprocess_fraction, workdir=args.workdir,
-                         progress_every=args.progress, kill_group=args.kill_group)
+    config = ChaosConfig(
+        rounds=args.rounds,
+        seed=args.seed,
+        max_cycles=args.max_cycles,
+        subprocess_fraction=args.subprocess_fraction,
+        workdir=args.workdir,
+        progress_every=args.progress,
+        kill_group=args.kill_group,
+    )
     report = run_chaos(config)
     for violation in report.violations:
         print(violation)

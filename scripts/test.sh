@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install the project with its test extras, then lint, check the import layers, and run the tests.
+# Install the project with its test extras, then lint, check formatting and the import layers,
+# and run the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m pip install -q -e '.[test,metrics]' 2>&1 | grep -v -E '^(WARNING|DEPRECATION)' || true
@@ -13,5 +14,6 @@ if [ -d /usr/lib/python3/dist-packages/pyverbs ] && [ ! -e "$site/pyverbs" ]; th
 fi
 
 python3 -m ruff check reconciler tests benchmarks scripts
+python3 -m ruff format --check reconciler tests benchmarks scripts
 lint-imports
 python3 -m pytest -q "$@"

@@ -117,7 +117,8 @@ def _format(field: str, value: object) -> str:
 def _hotplug_argv(spec: DeviceSpec) -> list[str]:
     """The options in the vendor's usage order; a boolean field is a switch (``-l``)."""
     missing = [
-        f.hotplug_flag for f in HOTPLUG_FIELDS
+        f.hotplug_flag
+        for f in HOTPLUG_FIELDS
         if f.hotplug_required and getattr(spec, f.name) is None
     ]
     if missing:

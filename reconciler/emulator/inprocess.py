@@ -21,6 +21,7 @@ def in_process_backend(
 ) -> EmulatorBackend:
     """The emulator backend ``resolve_backend("emulator", env=env)`` gives, called in process."""
     return emulator_backend(
-        env, timeout=timeout,
+        env,
+        timeout=timeout,
         make_runner=lambda root, netns: InProcessRunner(Emulator(root, netns=netns)),
     )

@@ -49,8 +49,12 @@ def await_interrupted(journal: Journal, *, timeout: float) -> list[Intent]:
             markers = [intent.op, intent.mac or intent.vuid or ""]
             waited = wait_for_calls(markers, timeout=timeout)
             if waited:
-                log.warning("interrupted_call_waited", intent=intent.op,
-                            device=intent.name, processes=waited)
+                log.warning(
+                    "interrupted_call_waited",
+                    intent=intent.op,
+                    device=intent.name,
+                    processes=waited,
+                )
     return intents
 
 
@@ -72,8 +76,7 @@ def settle_interrupted(
     for intent in intents:
         verdict, settled = resolve_pending(intent, world, inventory, grace_s=grace_s)
         if settled:
-            log.warning("journal_recovered", intent=intent.op, device=intent.name,
-                        verdict=verdict)
+            log.warning("journal_recovered", intent=intent.op, device=intent.name, verdict=verdict)
             continue
         still.append(intent)
         until = time.strftime("%H:%M:%S", time.localtime((intent.started or 0) + grace_s))
@@ -87,7 +90,8 @@ def explain_waits(the_plan: Plan, waiting: dict[str, str]) -> Plan:
         return the_plan
     changes = tuple(
         dataclasses.replace(c, reason=waiting[c.name], temporary=True)
-        if c.name in waiting and not c.ready else c
+        if c.name in waiting and not c.ready
+        else c
         for c in the_plan.changes
     )
     return dataclasses.replace(the_plan, changes=changes)
@@ -123,8 +127,12 @@ def _settle_hotplug(intent, world, inventory, young) -> tuple[str, bool]:
             owner = next((r for r in inventory.values() if r.vuid == dev.vuid), None)
             if owner is None:
                 inventory[intent.name] = OwnershipRecord(
-                    name=intent.name, vuid=dev.vuid, mac=dev.mac, type=DeviceType.HOTPLUG,
-                    pf_id=dev.pf_id, sf_num=dev.sf_num,
+                    name=intent.name,
+                    vuid=dev.vuid,
+                    mac=dev.mac,
+                    type=DeviceType.HOTPLUG,
+                    pf_id=dev.pf_id,
+                    sf_num=dev.sf_num,
                 )
             verdict = f"hotplug of {intent.name} had completed: device {dev.vuid} is ours"
             return verdict, True
@@ -145,8 +153,10 @@ def _settle_unplug(intent, world, inventory, young) -> tuple[str, bool]:
 
 
 def _settle_config(intent, world, inventory, young) -> tuple[str, bool]:
-    return (f"config {intent.name} was written but the controller restart may not have "
-            "happened: restart the controller so it reads virtnet.conf"), True
+    return (
+        f"config {intent.name} was written but the controller restart may not have "
+        "happened: restart the controller so it reads virtnet.conf"
+    ), True
 
 
 _SETTLERS = {"hotplug": _settle_hotplug, "unplug": _settle_unplug, "config": _settle_config}

@@ -122,7 +122,8 @@ class Engine:
         from reconciler.loading import load_state
 
         return load_state(
-            self.options.state_dir, cache=self.cache,
+            self.options.state_dir,
+            cache=self.cache,
             check_permissions=self.options.check_permissions,
         )
 
@@ -132,12 +133,15 @@ class Engine:
         self.observe(cycle)
         self.plan(cycle)
         desired, the_plan = cycle.desired, cycle.plan
-        statuses = outcome.spec_statuses(desired, the_plan, verified=False,
-                                         generations=_generations(desired))
+        statuses = outcome.spec_statuses(
+            desired, the_plan, verified=False, generations=_generations(desired)
+        )
         return CycleResult(
-            plan=the_plan, statuses=statuses,
+            plan=the_plan,
+            statuses=statuses,
             errors=tuple(str(e) for e in desired.errors) + the_plan.errors,
-            observe_calls=cycle.observe_calls, duration_s=time.monotonic() - cycle.started,
+            observe_calls=cycle.observe_calls,
+            duration_s=time.monotonic() - cycle.started,
             exit_code=outcome.diff_exit_code(desired, the_plan),
         )
 
@@ -211,9 +215,13 @@ class Engine:
         self._record_adoptions(cycle)
         cycle.drift_repaired = _drift_repairs(cycle.plan, cycle.inventory)
         cycle.executor = Executor(
-            self.backend, self.journal, cycle.inventory,
+            self.backend,
+            self.journal,
+            cycle.inventory,
             lambda inv: save_inventory(self.inventory_path, inv),
-            retry=self.retry, progress=self.progress, sleep=self.sleep,
+            retry=self.retry,
+            progress=self.progress,
+            sleep=self.sleep,
         )
         cycle.executor.track(cycle.world)
         cycle.guard = LoopGuard(self.loops_path)
@@ -257,23 +265,37 @@ class Engine:
         if report.rolled_back:
             errors.append(
                 f"apply failed and was rolled back ({len(report.undone)} change(s) undone)"
-                + (f"; rollback problems: {'; '.join(report.rollback_errors)}"
-                   if report.rollback_errors else "")
+                + (
+                    f"; rollback problems: {'; '.join(report.rollback_errors)}"
+                    if report.rollback_errors
+                    else ""
+                )
             )
         failed = list(report.failed) + [(v.name, v.message, False) for v in cycle.looped]
         # nothing ran (plan errors) or nothing was left applied (rolled back): what the
         # plan asks for is still to do, not "did not take"
         verified = not cycle.plan.errors and not report.rolled_back
-        statuses = outcome.spec_statuses(desired, cycle.remaining, failed=failed,
-                                         generations=_generations(desired), verified=verified)
+        statuses = outcome.spec_statuses(
+            desired,
+            cycle.remaining,
+            failed=failed,
+            generations=_generations(desired),
+            verified=verified,
+        )
         exit_code = outcome.apply_exit_code(desired, cycle.remaining, statuses, cycle.plan.errors)
         if report.rolled_back:
             exit_code = EXIT_ERROR
         return CycleResult(
-            plan=cycle.plan, statuses=statuses, applied=tuple(report.applied),
-            failed=tuple(failed), errors=tuple(errors), mutating_calls=report.mutating_calls,
-            observe_calls=cycle.observe_calls, drift_repaired=cycle.drift_repaired,
-            duration_s=time.monotonic() - cycle.started, exit_code=exit_code,
+            plan=cycle.plan,
+            statuses=statuses,
+            applied=tuple(report.applied),
+            failed=tuple(failed),
+            errors=tuple(errors),
+            mutating_calls=report.mutating_calls,
+            observe_calls=cycle.observe_calls,
+            drift_repaired=cycle.drift_repaired,
+            duration_s=time.monotonic() - cycle.started,
+            exit_code=exit_code,
         )
 
     # -- helpers of the phases ------------------------------------------------------
@@ -331,8 +353,13 @@ class Engine:
             SpecStatus(s.name, SpecState.ERROR, reason, generations.get(s.name), temporary=True)
             for s in desired.devices
         )
-        return CycleResult(plan=Plan(), statuses=statuses, errors=(reason,),
-                           duration_s=duration_s, exit_code=EXIT_ERROR)
+        return CycleResult(
+            plan=Plan(),
+            statuses=statuses,
+            errors=(reason,),
+            duration_s=duration_s,
+            exit_code=EXIT_ERROR,
+        )
 
     def _controller_start(self) -> float | None:
         """When the controller last started; None when it does not say.
@@ -368,8 +395,9 @@ class Engine:
         """What observation could not read (firmware, records, representors) is said,
         when it matters: representors only if some spec manages one."""
         wants_rep = any(spec.representor is not None for spec in desired.devices)
-        notes = tuple(n for n in world.notes
-                      if wants_rep or not n.startswith("representors not read"))
+        notes = tuple(
+            n for n in world.notes if wants_rep or not n.startswith("representors not read")
+        )
         if not notes:
             return the_plan
         return dataclasses.replace(the_plan, warnings=the_plan.warnings + notes)
@@ -386,9 +414,11 @@ class Engine:
             firmware = dict(cycle.desired.firmware.values)
         return PlanOptions(
             restart_owed=self.journal.restart_owed(),
-            prune=self.options.prune, allow_replace=self.options.allow_replace,
+            prune=self.options.prune,
+            allow_replace=self.options.allow_replace,
             allow_restart=self.options.allow_restart,
-            hold=cycle.hold | frozenset(cycle.waiting), firmware=firmware,
+            hold=cycle.hold | frozenset(cycle.waiting),
+            firmware=firmware,
         )
 
     def _write_status(self, result: CycleResult) -> None:
@@ -399,8 +429,12 @@ class Engine:
         try:
             write_status(self.options.status_dir, result)
         except OSError as exc:
-            log.warning("status_write_failed", status_dir=str(self.options.status_dir),
-                        error=str(exc), fix="set VIRTNET_STATUS_DIR to a writable directory")
+            log.warning(
+                "status_write_failed",
+                status_dir=str(self.options.status_dir),
+                error=str(exc),
+                fix="set VIRTNET_STATUS_DIR to a writable directory",
+            )
 
 
 def _generations(desired: DesiredState) -> dict[str, str]:

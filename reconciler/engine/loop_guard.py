@@ -49,8 +49,9 @@ class LoopVerdict:
 class LoopGuard:
     """Per-key application counts, loaded from and saved to one atomic JSON file."""
 
-    def __init__(self, path: Path, *, limit: int = LOOP_LIMIT, quiet_s: float = QUIET_S,
-                 clock=time.time):
+    def __init__(
+        self, path: Path, *, limit: int = LOOP_LIMIT, quiet_s: float = QUIET_S, clock=time.time
+    ):
         self.path = Path(path)
         self.limit = limit
         self.quiet_s = quiet_s

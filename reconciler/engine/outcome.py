@@ -45,15 +45,24 @@ def spec_statuses(
     declared = {spec.name for spec in desired.devices}
     # a rejected spec is not among the devices, but it was declared: it must say why
     for name in sorted(desired.rejected - declared):
-        out.append(SpecStatus(name, SpecState.ERROR,
-                              "spec rejected (overlaps another spec or is invalid): "
-                              "see virtnet validate"))
+        out.append(
+            SpecStatus(
+                name,
+                SpecState.ERROR,
+                "spec rejected (overlaps another spec or is invalid): see virtnet validate",
+            )
+        )
     for spec in desired.devices:
         gen = generations.get(spec.name)
         if spec.name in desired.rejected:
-            out.append(SpecStatus(spec.name, SpecState.ERROR,
-                                  "spec rejected (overlaps another spec or is invalid): "
-                                  "see virtnet validate", gen))
+            out.append(
+                SpecStatus(
+                    spec.name,
+                    SpecState.ERROR,
+                    "spec rejected (overlaps another spec or is invalid): see virtnet validate",
+                    gen,
+                )
+            )
             continue
         if spec.name in failures:
             msg, temp = failures[spec.name]
@@ -76,8 +85,9 @@ def _status(name: str, changes: list[Change], gen: str | None, verified: bool) -
     ready = [c for c in changes if c.ready]
     if blocked:
         reason = "; ".join(c.reason or "blocked" for c in blocked)
-        return SpecStatus(name, SpecState.BLOCKED, reason, gen,
-                          temporary=all(c.temporary for c in blocked))
+        return SpecStatus(
+            name, SpecState.BLOCKED, reason, gen, temporary=all(c.temporary for c in blocked)
+        )
     if ready:
         what = "; ".join(describe_change(c) for c in ready)
         reason = f"did not take: {what}" if verified else f"will {what}"
@@ -87,8 +97,10 @@ def _status(name: str, changes: list[Change], gen: str | None, verified: bool) -
 
 def apply_exit_code(desired: DesiredState, remaining: Plan, statuses, plan_errors) -> int:
     """0 converged, 3 converged except blocked/pending items, 1 any error (contract)."""
-    if desired.errors or plan_errors or any(
-        s.state is SpecState.ERROR and not s.temporary for s in statuses
+    if (
+        desired.errors
+        or plan_errors
+        or any(s.state is SpecState.ERROR and not s.temporary for s in statuses)
     ):
         return EXIT_ERROR
     if remaining.changes or any(s.state is not SpecState.APPLIED for s in statuses):

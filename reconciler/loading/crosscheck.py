@@ -71,9 +71,10 @@ def _overlap_errors(claim: str, claimants: Iterable[DeviceSpec]) -> list[SpecErr
     claimants = list(claimants)
     errors = []
     for device in claimants:
-        others = ", ".join(
-            f"{o.name!r} ({_where(o)})" for o in claimants if o is not device
-        ) or f"another spec also named {device.name!r}"
+        others = (
+            ", ".join(f"{o.name!r} ({_where(o)})" for o in claimants if o is not device)
+            or f"another spec also named {device.name!r}"
+        )
         message = f"{claim} is also claimed by {others}; neither is applied"
         errors.append(SpecError(_where(device), f"{device.name}", message))
     return errors

@@ -86,8 +86,12 @@ def _inside(real: str, root: Path) -> bool:
     return real == str(root) or real.startswith(str(root) + os.sep)
 
 
-def iter_spec_files(state_dir: Path, real_root: Path, *, check_permissions: bool = True,
-                    ) -> Iterator[tuple[str, os.stat_result | None, SpecError | None]]:
+def iter_spec_files(
+    state_dir: Path,
+    real_root: Path,
+    *,
+    check_permissions: bool = True,
+) -> Iterator[tuple[str, os.stat_result | None, SpecError | None]]:
     """Yield ``(shown path, stat, None)`` per spec file, or ``(path, None, error)``.
 
     Directories are followed (symlinked ones too, when they stay inside the state dir)

@@ -425,8 +425,10 @@ def _child(node, part):
 def key_node(parsed: ParsedFile, doc: Document, path: Sequence[str | int], key: str) -> Source:
     """Position of mapping key ``key`` under ``path`` (for "unknown field" errors)."""
     parent = locate(parsed, doc, path)
-    node = doc.node if doc.node is not None else (
-        _json_node(parsed.raw, doc.index) if parsed.raw is not None else None
+    node = (
+        doc.node
+        if doc.node is not None
+        else (_json_node(parsed.raw, doc.index) if parsed.raw is not None else None)
     )
     for part in path:
         node = _child(node, part) if node is not None else None

@@ -70,8 +70,13 @@ def _load_file(shown: str, limits: Limits) -> _Entry:
     return _Entry((0, 0, 0, 0), results, parsed.errors)
 
 
-def load_state(state_dir, *, cache: LoadCache | None = None,
-               check_permissions: bool = True, limits: Limits | None = None) -> DesiredState:
+def load_state(
+    state_dir,
+    *,
+    cache: LoadCache | None = None,
+    check_permissions: bool = True,
+    limits: Limits | None = None,
+) -> DesiredState:
     """Everything the state dir declares, with every problem as a one-line error."""
     limits = limits or Limits()
     root_shown = Path(state_dir)
@@ -82,8 +87,9 @@ def load_state(state_dir, *, cache: LoadCache | None = None,
     results: list[DocResult] = []
     errors: list[SpecError] = []
     with _gc_paused():
-        _load_all(root_shown, real_root, cache, check_permissions, limits,
-                  results=results, errors=errors)
+        _load_all(
+            root_shown, real_root, cache, check_permissions, limits, results=results, errors=errors
+        )
     return _assemble(results, errors)
 
 
@@ -105,8 +111,9 @@ def _gc_paused():
 
 def _load_all(root_shown, real_root, cache, check_permissions, limits, *, results, errors) -> None:
     visited: set[str] = set()
-    for shown, st, error in iter_spec_files(root_shown, real_root,
-                                            check_permissions=check_permissions):
+    for shown, st, error in iter_spec_files(
+        root_shown, real_root, check_permissions=check_permissions
+    ):
         if error is not None:
             errors.append(error)
             continue

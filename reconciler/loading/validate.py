@@ -125,14 +125,21 @@ def validate_document(parsed: ParsedFile, doc: Document) -> DocResult:
     except (ValueError, TypeError) as exc:
         # a rule the kind checks missed a case: still one line about this document, never a crash
         why = _short(f"cannot be normalised: {exc}")
-        return DocResult(kind_name, name, here, errors=(SpecError(here, "", why),),
-                         declared=_declared(kind, data))
+        return DocResult(
+            kind_name,
+            name,
+            here,
+            errors=(SpecError(here, "", why),),
+            declared=_declared(kind, data),
+        )
     if done.problems:
-        errors = tuple(SpecError(locate(parsed, doc, list(p)), _dotted(p), why)
-                       for p, why in done.problems)
+        errors = tuple(
+            SpecError(locate(parsed, doc, list(p)), _dotted(p), why) for p, why in done.problems
+        )
         return DocResult(kind_name, name, here, errors=errors, declared=_declared(kind, doc.data))
-    return DocResult(kind_name, name, here, devices=done.devices, config=done.config,
-                     firmware=done.firmware)
+    return DocResult(
+        kind_name, name, here, devices=done.devices, config=done.config, firmware=done.firmware
+    )
 
 
 def _declared(kind: Kind, data: Any) -> tuple[str, ...]:

@@ -47,8 +47,10 @@ def after_config(change: Change, desired: DesiredState, observed: ObservedWorld)
     running = port_devices(observed.config_on_disk or {})
     if ib in running or ib not in port_devices(wanted.content):
         return change
-    reason = (f"ib_device {ib} exists only after the ControllerConfig change "
-              "(controller restart): rerun with --allow-restart")
+    reason = (
+        f"ib_device {ib} exists only after the ControllerConfig change "
+        "(controller restart): rerun with --allow-restart"
+    )
     return dataclasses.replace(change, status=ChangeStatus.BLOCKED, reason=reason)
 
 

@@ -55,8 +55,12 @@ class PlanOptions:
     def for_kinds(self, inventory: Mapping[str, OwnershipRecord]) -> DiffOptions:
         """What each kind's diff is given (the hold is the planner's own business)."""
         return DiffOptions(
-            prune=self.prune, allow_replace=self.allow_replace, allow_restart=self.allow_restart,
-            restart_owed=self.restart_owed, firmware=self.firmware, defaults=self.defaults,
+            prune=self.prune,
+            allow_replace=self.allow_replace,
+            allow_restart=self.allow_restart,
+            restart_owed=self.restart_owed,
+            firmware=self.firmware,
+            defaults=self.defaults,
             inventory=MappingProxyType(inventory),  # a read-only view: no copy per replan
         )
 
@@ -74,8 +78,9 @@ def plan(
     live_update = observed.controller.live_update_active
     first = [hold(c, options.hold, False) for c in merged.changes if c.action in _FIRST]
     last = [c for c in merged.changes if c.action in _LAST]
-    devices = [hold(c, options.hold, live_update) for c in merged.changes
-               if c.action not in _FIRST | _LAST]
+    devices = [
+        hold(c, options.hold, live_update) for c in merged.changes if c.action not in _FIRST | _LAST
+    ]
     ordered = settle(devices, observed, merged.claimed)
     if any(not c.ready for c in first):
         ordered = tuple(after_config(c, desired, observed) for c in ordered)

@@ -79,8 +79,14 @@ def normalise(document: Mapping[str, Any], source: Source) -> Normalised:
         problems.append((("spec", Spec.MAC), f"{mac} {why}"))
     if problems:
         return Normalised(problems=tuple(problems))
-    device = build_device(meta["name"], spec[Spec.TYPE], mac, spec,
-                          labels=frozen_map(meta.get("labels")), source=source)
+    device = build_device(
+        meta["name"],
+        spec[Spec.TYPE],
+        mac,
+        spec,
+        labels=frozen_map(meta.get("labels")),
+        source=source,
+    )
     return Normalised(devices=(device,))
 
 
@@ -119,8 +125,15 @@ def _refused(name: str, dtype: str) -> str:
     }[name]
 
 
-def build_device(name: str, dtype: str, mac: str, spec: Mapping[str, Any], *,
-                 labels: Mapping[str, str], source: Source) -> DeviceSpec:
+def build_device(
+    name: str,
+    dtype: str,
+    mac: str,
+    spec: Mapping[str, Any],
+    *,
+    labels: Mapping[str, str],
+    source: Source,
+) -> DeviceSpec:
     """The normalised spec: features as an int, ``legacy`` a bool, omitted fields None."""
     plain = {f.name: spec.get(f.name) for f in DEVICE_FIELDS if f.name not in _BUILT}
     rep, features = spec.get(Spec.REPRESENTOR), spec.get(Spec.FEATURES)
@@ -146,9 +159,20 @@ def generation(spec: DeviceSpec) -> str:
     """
     rep = spec.representor
     parts = [
-        spec.name, spec.type.value, spec.mac, spec.mtu, spec.max_queues, spec.max_queue_size,
-        spec.features, spec.msix_num, spec.sf_num, spec.legacy, spec.ib_device, spec.pf_id,
-        spec.vf_id, None if rep is None else (rep.up, rep.mtu),
+        spec.name,
+        spec.type.value,
+        spec.mac,
+        spec.mtu,
+        spec.max_queues,
+        spec.max_queue_size,
+        spec.features,
+        spec.msix_num,
+        spec.sf_num,
+        spec.legacy,
+        spec.ib_device,
+        spec.pf_id,
+        spec.vf_id,
+        None if rep is None else (rep.up, rep.mtu),
     ]
     return hashlib.blake2s(repr(parts).encode(), digest_size=6).hexdigest()
 
@@ -177,8 +201,9 @@ def diff(desired: DesiredState, observed: ObservedWorld, options: DiffOptions) -
         if rep is not None:
             changes.append(rep)
     changes += _retyped(specs, index, inventory, matched.claimed, options.allow_replace)
-    pruned, forget = _prune(desired, index, inventory, matched, prune=options.prune,
-                            warnings=warnings)
+    pruned, forget = _prune(
+        desired, index, inventory, matched, prune=options.prune, warnings=warnings
+    )
     changes += pruned
     return DiffResult(
         changes=tuple(changes),
@@ -504,8 +529,9 @@ def representor_change(spec: DeviceSpec, dev: ObservedDevice | None, representor
 
 def _wanted(spec: DeviceSpec) -> dict[str, tuple]:
     """What a blocked spec asks for, so the report shows it."""
-    return {name: (None, getattr(spec, name)) for name in MODIFIABLE
-            if getattr(spec, name) is not None}
+    return {
+        name: (None, getattr(spec, name)) for name in MODIFIABLE if getattr(spec, name) is not None
+    }
 
 
 def _bound(dev: ObservedDevice) -> str:
@@ -558,10 +584,21 @@ def _retyped(
         fields = frozen_map({Spec.TYPE: (DeviceType.HOTPLUG.value, spec.type.value)})
         if allow_replace and dev.driver_bound:
             # as for any replace: never yank a device from under a running guest
-            reason = (f"guest driver bound (dev_status {dev.driver_status:#x}): unbind the "
-                      "device on the host before it is replaced")
-            out.append(Change(Action.UNPLUG, spec.name, fields, ChangeStatus.BLOCKED, reason,
-                              vuid=dev.vuid, observed=dev))
+            reason = (
+                f"guest driver bound (dev_status {dev.driver_status:#x}): unbind the "
+                "device on the host before it is replaced"
+            )
+            out.append(
+                Change(
+                    Action.UNPLUG,
+                    spec.name,
+                    fields,
+                    ChangeStatus.BLOCKED,
+                    reason,
+                    vuid=dev.vuid,
+                    observed=dev,
+                )
+            )
         elif allow_replace:
             out.append(Change(Action.UNPLUG, spec.name, fields, vuid=dev.vuid, observed=dev))
         else:

@@ -92,8 +92,12 @@ def _rehotplug(run: Execution, spec: DeviceSpec) -> None:
 
 def _owned(spec: DeviceSpec, result) -> OwnershipRecord:
     return OwnershipRecord(
-        name=spec.name, vuid=result.vuid, mac=spec.mac, type=DeviceType.HOTPLUG,
-        pf_id=result.pf_id, sf_num=result.sf_num,
+        name=spec.name,
+        vuid=result.vuid,
+        mac=spec.mac,
+        type=DeviceType.HOTPLUG,
+        pf_id=result.pf_id,
+        sf_num=result.sf_num,
     )
 
 
@@ -101,7 +105,8 @@ def _hotplug_spec(change: Change) -> DeviceSpec:
     """The spec to hotplug, with the planner's filled-in defaults (the CLI needs all of them)."""
     spec = change.spec
     filled = {
-        k: new for k, (_old, new) in change.fields.items()
+        k: new
+        for k, (_old, new) in change.fields.items()
         if k in HOTPLUG_DEFAULTS and new is not None
     }
     return dataclasses.replace(spec, **filled) if filled else spec
@@ -110,7 +115,14 @@ def _hotplug_spec(change: Change) -> DeviceSpec:
 def _spec_from_observed(name: str, dev: ObservedDevice) -> DeviceSpec:
     """A spec that recreates an observed hotplug device (for rollback of an unplug)."""
     return DeviceSpec(
-        name=name, type=DeviceType.HOTPLUG, mac=dev.mac, mtu=dev.mtu,
-        max_queues=dev.max_queues, max_queue_size=dev.max_queue_size, features=dev.features,
-        sf_num=dev.sf_num, legacy=dev.legacy, ib_device=dev.ib_device,
+        name=name,
+        type=DeviceType.HOTPLUG,
+        mac=dev.mac,
+        mtu=dev.mtu,
+        max_queues=dev.max_queues,
+        max_queue_size=dev.max_queue_size,
+        features=dev.features,
+        sf_num=dev.sf_num,
+        legacy=dev.legacy,
+        ib_device=dev.ib_device,
     )

@@ -51,8 +51,9 @@ def normalise(document: Mapping[str, Any], source: Source) -> Normalised:
         fields = dict(template)
         if dtype == DeviceType.VF:
             fields[Spec.VF_ID] = index
-        devices.append(build_device(f"{name}-{index}", dtype, mac, fields, labels=labels,
-                                    source=source))
+        devices.append(
+            build_device(f"{name}-{index}", dtype, mac, fields, labels=labels, source=source)
+        )
     return Normalised(devices=tuple(devices))
 
 
@@ -88,8 +89,11 @@ def _plan(spec: Mapping[str, Any]) -> tuple[str, list[int], list[Problem]]:
     """(device type, indexes, problems) of a set spec."""
     has_ids, has_count = _VF_IDS in spec, _COUNT in spec
     if has_ids == has_count:
-        return DeviceType.VF, [], [(("spec",), "give vf_ids (a VF set) or count (a hotplug set), "
-                                    "not both")]
+        return (
+            DeviceType.VF,
+            [],
+            [(("spec",), "give vf_ids (a VF set) or count (a hotplug set), not both")],
+        )
     if has_count:
         return DeviceType.HOTPLUG, list(range(spec[_COUNT])), []
     try:

@@ -17,11 +17,13 @@ from reconciler.resources.base import Handler
 __all__ = ["BY_KIND", "HANDLERS"]
 
 # kind name (as in the registry) -> its apply module's handlers
-BY_KIND: Mapping[str, Mapping[Action, Handler]] = MappingProxyType({
-    "device": device_apply.HANDLERS,
-    "controller_config": controller_config_apply.HANDLERS,
-    "recovery_records": recovery_records_apply.HANDLERS,
-})
+BY_KIND: Mapping[str, Mapping[Action, Handler]] = MappingProxyType(
+    {
+        "device": device_apply.HANDLERS,
+        "controller_config": controller_config_apply.HANDLERS,
+        "recovery_records": recovery_records_apply.HANDLERS,
+    }
+)
 HANDLERS: Mapping[Action, Handler] = MappingProxyType(
     {action: handler for handlers in BY_KIND.values() for action, handler in handlers.items()}
 )

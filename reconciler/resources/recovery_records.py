@@ -77,10 +77,14 @@ def _stale_live_warning(why: str, vuids: list[str], shown: int = 3) -> str:
     more = f" and {len(vuids) - shown} more" if len(vuids) > shown else ""
     names = ", ".join(vuids[:shown]) + more
     if len(vuids) == 1:
-        return (f"recovery record {names}: stale ({why}) but its device is live: "
-                "a restart would not restore it")
-    return (f"{len(vuids)} recovery records are stale ({why}) but their devices are live: "
-            f"a restart would not restore them ({names})")
+        return (
+            f"recovery record {names}: stale ({why}) but its device is live: "
+            "a restart would not restore it"
+        )
+    return (
+        f"{len(vuids)} recovery records are stale ({why}) but their devices are live: "
+        f"a restart would not restore them ({names})"
+    )
 
 
 def record_differences(record: RecoveryRecord, device: ObservedDevice) -> dict[str, tuple]:
@@ -119,8 +123,7 @@ def _lag_reasons(record: RecoveryRecord, config) -> Iterator[str]:
         return
     bond = config.get(Conf.IB_DEV_LAG) or conf_default(Conf.IB_DEV_LAG)
     if record.port_ib_dev is not None and record.port_ib_dev != bond:
-        yield (f"port_ib_dev {record.port_ib_dev} is not the bond device {bond} "
-               f"({Conf.IS_LAG}=1)")
+        yield (f"port_ib_dev {record.port_ib_dev} is not the bond device {bond} ({Conf.IS_LAG}=1)")
 
 
 def _live_warnings(record: RecoveryRecord, device: ObservedDevice):
@@ -130,8 +133,10 @@ def _live_warnings(record: RecoveryRecord, device: ObservedDevice):
     diffs = record_differences(record, device)
     if diffs:
         what = ", ".join(f"{k} {live} (record {rec})" for k, (live, rec) in diffs.items())
-        out.append(f"recovery record {record.vuid} differs from the live device: {what}; "
-                   "a controller restart would restore the record's values")
+        out.append(
+            f"recovery record {record.vuid} differs from the live device: {what}; "
+            "a controller restart would restore the record's values"
+        )
     return out
 
 
@@ -151,7 +156,12 @@ def _cleanup(record: RecoveryRecord, stale: list[str], prune: bool) -> Change:
     why = "; ".join(stale) or "no live device"
     fields = frozen_map({"record": (record.vuid, None), "why": (why, None)})
     if prune:
-        return Change(Action.RECOVERY_CLEANUP, cleanup_name(record.vuid), fields,
-                      vuid=record.vuid)
-    return Change(Action.RECOVERY_CLEANUP, cleanup_name(record.vuid), fields,
-                  ChangeStatus.BLOCKED, REASON_PRUNE, vuid=record.vuid)
+        return Change(Action.RECOVERY_CLEANUP, cleanup_name(record.vuid), fields, vuid=record.vuid)
+    return Change(
+        Action.RECOVERY_CLEANUP,
+        cleanup_name(record.vuid),
+        fields,
+        ChangeStatus.BLOCKED,
+        REASON_PRUNE,
+        vuid=record.vuid,
+    )

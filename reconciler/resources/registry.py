@@ -45,17 +45,30 @@ class Kind:
 
 
 KINDS: tuple[Kind, ...] = (
-    Kind("device", keys.KIND_DEVICE, device.normalise, device.diff,
-         actions=(Action.HOTPLUG, Action.UNPLUG, Action.MODIFY, Action.REPLACE,
-                  Action.REPRESENTOR)),
-    Kind("device_set", keys.KIND_DEVICE_SET, device_set.normalise,
-         declared=device_set.declared_names),
-    Kind("controller_config", keys.KIND_CONTROLLER_CONFIG, controller_config.normalise,
-         controller_config.diff, actions=(Action.CONFIG,)),
-    Kind("recovery_records", None, diff=recovery_records.diff,
-         actions=(Action.RECOVERY_CLEANUP,)),
-    Kind("firmware_profile", keys.KIND_FIRMWARE_PROFILE, firmware_profile.normalise,
-         firmware_profile.diff),
+    Kind(
+        "device",
+        keys.KIND_DEVICE,
+        device.normalise,
+        device.diff,
+        actions=(Action.HOTPLUG, Action.UNPLUG, Action.MODIFY, Action.REPLACE, Action.REPRESENTOR),
+    ),
+    Kind(
+        "device_set", keys.KIND_DEVICE_SET, device_set.normalise, declared=device_set.declared_names
+    ),
+    Kind(
+        "controller_config",
+        keys.KIND_CONTROLLER_CONFIG,
+        controller_config.normalise,
+        controller_config.diff,
+        actions=(Action.CONFIG,),
+    ),
+    Kind("recovery_records", None, diff=recovery_records.diff, actions=(Action.RECOVERY_CLEANUP,)),
+    Kind(
+        "firmware_profile",
+        keys.KIND_FIRMWARE_PROFILE,
+        firmware_profile.normalise,
+        firmware_profile.diff,
+    ),
 )
 
 BY_SPEC_KIND: Mapping[str, Kind] = MappingProxyType(

@@ -48,8 +48,9 @@ class Journal:
 
     def owe_restart(self, config_name: str) -> None:
         """virtnet.conf is about to change: a controller restart is owed until done."""
-        atomic_write_json(self.restart_path, {"config": config_name, "since": time.time()},
-                          mode=0o600)
+        atomic_write_json(
+            self.restart_path, {"config": config_name, "since": time.time()}, mode=0o600
+        )
 
     def restart_done(self) -> None:
         with contextlib.suppress(FileNotFoundError):

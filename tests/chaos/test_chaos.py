@@ -33,8 +33,14 @@ def _world(tmp_path: Path):
 def _declare_hotplug(world, name: str) -> str:
     """Declare a hotplug device with a MAC from the world's counter (never an unowned one's)."""
     mac = world.fresh_mac()
-    world.specs[name] = {"type": "hotplug", "ib_device": "mlx5_0", "mac": mac, "mtu": 1500,
-                         "max_queues": 4, "max_queue_size": 256}
+    world.specs[name] = {
+        "type": "hotplug",
+        "ib_device": "mlx5_0",
+        "mac": mac,
+        "mtu": 1500,
+        "max_queues": 4,
+        "max_queue_size": 256,
+    }
     world.write_spec(name)
     return mac
 
@@ -45,8 +51,9 @@ class TestChaosRun:
     def test_fifteen_seeded_rounds_converge_without_violations(self, tmp_path):
         # the kill takes the apply's process group, so no orphaned CLI call lands later:
         # that race is timing-dependent here and has its own test (TestOrphanedCall)
-        config = chaos.ChaosConfig(rounds=15, seed=3, subprocess_fraction=0.15,
-                                   workdir=tmp_path, kill_group=True)
+        config = chaos.ChaosConfig(
+            rounds=15, seed=3, subprocess_fraction=0.15, workdir=tmp_path, kill_group=True
+        )
         report = chaos.run_chaos(config)
         assert report.rounds == 15
         assert report.violations == []
@@ -121,8 +128,9 @@ class _LateHotplug:
         result = self.inner(argv, timeout=timeout)
         if argv[0] == "query" and not self.landed:
             self.landed = True
-            self.world.call("hotplug", "-i", "mlx5_0", "-m", self.mac, "-t", "1500", "-n", "4",
-                            "-s", "256")
+            self.world.call(
+                "hotplug", "-i", "mlx5_0", "-m", self.mac, "-t", "1500", "-n", "4", "-s", "256"
+            )
         return result
 
 

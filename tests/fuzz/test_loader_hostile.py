@@ -98,12 +98,15 @@ class TestBombs:
         desired = load_state(_state(tmp_path, {"many.yaml": body.encode()}))
         _one_error(desired, "many.yaml", "alias")
 
-    @pytest.mark.parametrize(("name", "body"), [
-        ("deep.yaml", b"[" * 100_000 + b"]" * 100_000),
-        ("deep2.yaml", b"a:\n" + b"".join(b" " * i + b"b:\n" for i in range(1, 2000))),
-        ("deep.json", b"[" * 100_000 + b"]" * 100_000),
-        ("deep2.json", b'{"a":' * 50_000 + b"1" + b"}" * 50_000),
-    ])
+    @pytest.mark.parametrize(
+        ("name", "body"),
+        [
+            ("deep.yaml", b"[" * 100_000 + b"]" * 100_000),
+            ("deep2.yaml", b"a:\n" + b"".join(b" " * i + b"b:\n" for i in range(1, 2000))),
+            ("deep.json", b"[" * 100_000 + b"]" * 100_000),
+            ("deep2.json", b'{"a":' * 50_000 + b"1" + b"}" * 50_000),
+        ],
+    )
     def test_deep_nesting_is_one_error_not_a_recursion_error(self, tmp_path, name, body):
         desired, peak = _load_measured(_state(tmp_path, {name: body}))
         assert len(desired.errors) == 1
@@ -114,21 +117,25 @@ class TestBombs:
 class TestEncodingsAndNumbers:
     """Bytes that are not UTF-8 and numbers no field could hold are errors with a location."""
 
-    @pytest.mark.parametrize("body", [
-        b"\xff\xfe\x00k\x00i\x00n\x00d",
-        b"apiVersion: virtnet/v1\nkind: \xc3\x28\n",
-        b"\xed\xa0\x80: 1\n",  # an encoded surrogate
-        b"kind: VirtioNetDevice\x00\n",
-    ])
+    @pytest.mark.parametrize(
+        "body",
+        [
+            b"\xff\xfe\x00k\x00i\x00n\x00d",
+            b"apiVersion: virtnet/v1\nkind: \xc3\x28\n",
+            b"\xed\xa0\x80: 1\n",  # an encoded surrogate
+            b"kind: VirtioNetDevice\x00\n",
+        ],
+    )
     def test_invalid_utf8_or_nul_is_one_error(self, tmp_path, body):
         desired = load_state(_state(tmp_path, {"enc.yaml": body}))
         assert len(desired.errors) == 1
         assert "enc.yaml" in str(desired.errors[0])
 
-    @pytest.mark.parametrize("value", ["9" * 5000, "9" * 100_000, "1e400", "-" + "9" * 4301,
-                                       ".inf", "0x" + "f" * 100],
-                             ids=["5000-digits", "100000-digits", "1e400", "minus-4301-digits",
-                                  "inf", "hex-400-bits"])
+    @pytest.mark.parametrize(
+        "value",
+        ["9" * 5000, "9" * 100_000, "1e400", "-" + "9" * 4301, ".inf", "0x" + "f" * 100],
+        ids=["5000-digits", "100000-digits", "1e400", "minus-4301-digits", "inf", "hex-400-bits"],
+    )
     @pytest.mark.parametrize("ext", ["yaml", "json"])
     def test_huge_numbers_in_fields_are_errors(self, tmp_path, value, ext):
         desired = load_state(_state(tmp_path, {f"n.{ext}": _numbers_doc(value).encode()}))
@@ -138,9 +145,11 @@ class TestEncodingsAndNumbers:
 
     def test_a_hex_integer_too_long_to_print_is_an_error_not_an_abort(self, tmp_path):
         body = _numbers_doc("0x" + "f" * 5000)
-        ok = (b"apiVersion: virtnet/v1\nkind: VirtioNetDevice\nmetadata: {name: ok}\n"
-              b"spec: {type: hotplug, ib_device: mlx5_0, mac: '0c:c4:7a:00:00:02', mtu: 1500,"
-              b" max_queues: 4, max_queue_size: 256}\n")
+        ok = (
+            b"apiVersion: virtnet/v1\nkind: VirtioNetDevice\nmetadata: {name: ok}\n"
+            b"spec: {type: hotplug, ib_device: mlx5_0, mac: '0c:c4:7a:00:00:02', mtu: 1500,"
+            b" max_queues: 4, max_queue_size: 256}\n"
+        )
         files = {"n.yaml": body.encode(), "ok.yaml": ok}
         desired = load_state(_state(tmp_path, files))
         assert [d.name for d in desired.devices] == ["ok"]  # the other file still applies
@@ -151,28 +160,61 @@ class TestEncodingsAndNumbers:
 def _numbers_doc(value: str) -> str:
     """A hotplug device whose mtu and max_queues are ``value`` (JSON is YAML too)."""
     fields = f'"mtu": {value}, "max_queues": {value}, "pf_id": 0'
-    return ('{"apiVersion": "virtnet/v1", "kind": "VirtioNetDevice", '
-            '"metadata": {"name": "big"}, "spec": {"type": "hotplug", '
-            '"ib_device": "mlx5_0", "mac": "0c:c4:7a:00:00:01", ' + fields + "}}")
+    return (
+        '{"apiVersion": "virtnet/v1", "kind": "VirtioNetDevice", '
+        '"metadata": {"name": "big"}, "spec": {"type": "hotplug", '
+        '"ib_device": "mlx5_0", "mac": "0c:c4:7a:00:00:01", ' + fields + "}}"
+    )
 
 
-_NAMES = st.sampled_from(["a.yaml", "b.yml", "c.json", "sub/d.yaml", "sub/deeper/e.json",
-                          "..data/f.yaml", "_g.yaml", ".h.yaml", "i.yaml~", "j.txt"])
-_CHUNKS = st.sampled_from([
-    b"apiVersion: virtnet/v1\n", b"kind: VirtioNetDevice\n", b"metadata: {name: x}\n",
-    b"spec: {type: hotplug, ib_device: mlx5_0, mac: '0c:00:00:00:00:01'}\n", b"---\n",
-    b"&a [*a]\n", b"\xff", b"\x00", b"{", b"[", b'"', b"9" * 400, b"!!python/object:os.system\n",
-])
+_NAMES = st.sampled_from(
+    [
+        "a.yaml",
+        "b.yml",
+        "c.json",
+        "sub/d.yaml",
+        "sub/deeper/e.json",
+        "..data/f.yaml",
+        "_g.yaml",
+        ".h.yaml",
+        "i.yaml~",
+        "j.txt",
+    ]
+)
+_CHUNKS = st.sampled_from(
+    [
+        b"apiVersion: virtnet/v1\n",
+        b"kind: VirtioNetDevice\n",
+        b"metadata: {name: x}\n",
+        b"spec: {type: hotplug, ib_device: mlx5_0, mac: '0c:00:00:00:00:01'}\n",
+        b"---\n",
+        b"&a [*a]\n",
+        b"\xff",
+        b"\x00",
+        b"{",
+        b"[",
+        b'"',
+        b"9" * 400,
+        b"!!python/object:os.system\n",
+    ]
+)
 
 
 class TestRandomTrees:
     """Random bytes in random files of a real tree: errors, never an exception or a hang."""
 
-    @settings(max_examples=60, deadline=3000,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-    @given(st.dictionaries(_NAMES, st.one_of(st.binary(max_size=300),
-                                             st.lists(_CHUNKS, max_size=12).map(b"".join)),
-                           max_size=6))
+    @settings(
+        max_examples=60,
+        deadline=3000,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(
+        st.dictionaries(
+            _NAMES,
+            st.one_of(st.binary(max_size=300), st.lists(_CHUNKS, max_size=12).map(b"".join)),
+            max_size=6,
+        )
+    )
     def test_random_files_never_raise(self, files):
         with tempfile.TemporaryDirectory() as tmp:
             desired = load_state(_state(Path(tmp), files))

@@ -35,7 +35,11 @@ class Sandbox:
     def virtnet(self, *args: str, check: int | None = None, timeout: float = 120):
         proc = subprocess.run(
             [sys.executable, "-m", "reconciler", *args],
-            env=self.env, capture_output=True, text=True, timeout=timeout, check=False,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
         assert "Traceback" not in proc.stderr, proc.stderr
         if check is not None:
@@ -45,7 +49,11 @@ class Sandbox:
     def emu(self, *args: str, check: bool = True):
         proc = subprocess.run(
             [sys.executable, "-m", "reconciler.emulator", *args],
-            env=self.env, capture_output=True, text=True, timeout=60, check=False,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
         if check:
             assert proc.returncode == 0, (args, proc.stdout, proc.stderr)
@@ -86,8 +94,15 @@ class Sandbox:
 
     def hotplug(self, name: str, mac: str, **spec) -> Path:
         """Write ``<name>.yaml``: a VirtioNetDevice for a hotplug device on mlx5_0."""
-        fields = {"type": "hotplug", "ib_device": "mlx5_0", "mac": mac, "mtu": 1500,
-                  "max_queues": 4, "max_queue_size": 256, **spec}
+        fields = {
+            "type": "hotplug",
+            "ib_device": "mlx5_0",
+            "mac": mac,
+            "mtu": 1500,
+            "max_queues": 4,
+            "max_queue_size": 256,
+            **spec,
+        }
         body = "\n".join(f"  {k}: {json.dumps(v)}" for k, v in fields.items())
         return self.write(
             f"{name}.yaml",

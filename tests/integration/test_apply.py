@@ -67,8 +67,19 @@ class TestDrift:
         assert int(sandbox.device_by_mac("0c:c4:7a:00:00:32")["mtu"]) == 1500
 
     def test_unowned_devices_are_never_unplugged(self, sandbox):
-        sandbox.emu("hotplug", "-i", "mlx5_0", "-m", "0C:C4:7A:00:00:99", "-t", "1500",
-                    "-n", "2", "-s", "256")
+        sandbox.emu(
+            "hotplug",
+            "-i",
+            "mlx5_0",
+            "-m",
+            "0C:C4:7A:00:00:99",
+            "-t",
+            "1500",
+            "-n",
+            "2",
+            "-s",
+            "256",
+        )
         sandbox.hotplug("web", "0c:c4:7a:00:00:33")
         sandbox.virtnet("apply", "--prune", check=0)
         proc = sandbox.virtnet("diff", "--prune", "-o", "json", check=0)
@@ -76,8 +87,19 @@ class TestDrift:
         assert len(json.loads(proc.stdout)["unmanaged"]) >= 1
 
     def test_existing_device_with_the_spec_mac_is_adopted_not_duplicated(self, sandbox):
-        sandbox.emu("hotplug", "-i", "mlx5_0", "-m", "0C:C4:7A:00:00:34", "-t", "1500",
-                    "-n", "4", "-s", "256")
+        sandbox.emu(
+            "hotplug",
+            "-i",
+            "mlx5_0",
+            "-m",
+            "0C:C4:7A:00:00:34",
+            "-t",
+            "1500",
+            "-n",
+            "4",
+            "-s",
+            "256",
+        )
         sandbox.hotplug("web", "0c:c4:7a:00:00:34")
         sandbox.clear_calls()
         sandbox.virtnet("apply", check=0)
@@ -104,8 +126,11 @@ class TestPrune:
         path = sandbox.hotplug("b", "0c:c4:7a:00:00:44")
         sandbox.virtnet("apply", check=0)
         path.unlink()
-        sandbox.write("broken.yaml", "apiVersion: virtnet/v1\nkind: VirtioNetDevice\n"
-                      "metadata: {name: c}\nspec: {type: hotplug, mtu: [oops\n")
+        sandbox.write(
+            "broken.yaml",
+            "apiVersion: virtnet/v1\nkind: VirtioNetDevice\n"
+            "metadata: {name: c}\nspec: {type: hotplug, mtu: [oops\n",
+        )
         sandbox.hotplug("d", "0c:c4:7a:00:00:45")
         proc = sandbox.virtnet("apply", "--prune", check=1)
         assert "broken.yaml" in proc.stderr
@@ -179,8 +204,10 @@ class TestFirmwareAndFaults:
             sandbox.hotplug(f"hp-{i:02d}", f"0c:c4:7a:00:01:{i:02x}")
         sandbox.emu("fault", "set", "--latency-ms", "150")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "reconciler", "apply"], env=sandbox.env,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [sys.executable, "-m", "reconciler", "apply"],
+            env=sandbox.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and len(sandbox.hotplugs()) < 4:

@@ -24,7 +24,7 @@ def _write_specs(sandbox) -> None:
     sandbox.write(
         "fleet.yaml",
         "apiVersion: virtnet/v1\nkind: VirtioNetDeviceSet\nmetadata:\n  name: fleet\n"
-        f"spec:\n  pf_id: 0\n  vf_ids: \"0-{N_VFS - 1}\"\n  mac_base: \"cc:48:15:ff:00:00\"\n"
+        f'spec:\n  pf_id: 0\n  vf_ids: "0-{N_VFS - 1}"\n  mac_base: "cc:48:15:ff:00:00"\n'
         "  template:\n    mtu: 9000\n",
     )
     for i in range(N_HOTPLUG):
@@ -34,8 +34,10 @@ def _write_specs(sandbox) -> None:
 def _engine(sandbox) -> Engine:
     """An Engine on the sandbox's DPU through the virtnet-emu subprocess (as the CLI runs it)."""
     backend = resolve_backend("emulator", env=sandbox.env)
-    return Engine(EngineOptions(state_dir=sandbox.state, status_dir=Path(sandbox.env[
-        "VIRTNET_STATUS_DIR"])), backend)
+    return Engine(
+        EngineOptions(state_dir=sandbox.state, status_dir=Path(sandbox.env["VIRTNET_STATUS_DIR"])),
+        backend,
+    )
 
 
 def _ledger(sandbox) -> dict[str, int]:

@@ -166,8 +166,10 @@ class TestFirmwareProfile:
     def test_drift_is_reported_as_needing_a_cold_power_cycle(self, sandbox):
         _profile(sandbox, VIRTIO_NET_EMULATION_NUM_PF=4)
         out = _changes(sandbox, check=0)
-        assert any("VIRTIO_NET_EMULATION_NUM_PF is 2, profile wants 4" in w
-                   and "cold power cycle" in w for w in out["warnings"])
+        assert any(
+            "VIRTIO_NET_EMULATION_NUM_PF is 2, profile wants 4" in w and "cold power cycle" in w
+            for w in out["warnings"]
+        )
 
     def test_value_set_but_not_in_force_is_pending_until_power_cycle(self, sandbox):
         _profile(sandbox, VIRTIO_NET_EMULATION_NUM_PF=4)
@@ -175,8 +177,9 @@ class TestFirmwareProfile:
         out = _changes(sandbox, check=0)
         assert any("pending until power cycle" in w for w in out["warnings"])
         sandbox.emu("power-cycle")
-        assert not any("VIRTIO_NET_EMULATION_NUM_PF" in w
-                       for w in _changes(sandbox, check=0)["warnings"])
+        assert not any(
+            "VIRTIO_NET_EMULATION_NUM_PF" in w for w in _changes(sandbox, check=0)["warnings"]
+        )
 
 
 class TestApplyLoop:

@@ -13,9 +13,20 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def validate(directory: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "reconciler", "validate", "-f", str(directory),
-         "--insecure-skip-permission-check"],
-        capture_output=True, text=True, timeout=60, check=False, cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "reconciler",
+            "validate",
+            "-f",
+            str(directory),
+            "--insecure-skip-permission-check",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=ROOT,
     )
 
 
@@ -31,8 +42,10 @@ class TestValidateCommand:
         assert "Traceback" not in result.stderr
 
     def test_bad_specs_exit_1_with_one_line_per_error(self, tmp_path):
-        (tmp_path / "bad.yaml").write_text("apiVersion: virtnet/v1\nkind: VirtioNetDevice\n"
-                                           "metadata: {name: x}\nspec: {type: hotplug, mtu: 1}\n")
+        (tmp_path / "bad.yaml").write_text(
+            "apiVersion: virtnet/v1\nkind: VirtioNetDevice\n"
+            "metadata: {name: x}\nspec: {type: hotplug, mtu: 1}\n"
+        )
         (tmp_path / "junk.yaml").write_bytes(bytes(range(256)))
         result = validate(tmp_path)
         assert result.returncode == 1

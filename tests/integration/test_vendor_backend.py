@@ -15,17 +15,20 @@ def vendor(sandbox, tmp_path):
 
     fake = tmp_path / "bin" / "virtnet"
     fake.parent.mkdir()
-    fake.write_text(f"#!{sys.executable}\nfrom reconciler.emulator.cli import main\n"
-                    "raise SystemExit(main())\n")
+    fake.write_text(
+        f"#!{sys.executable}\nfrom reconciler.emulator.cli import main\nraise SystemExit(main())\n"
+    )
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
     emu = sandbox.root / "emu"
-    sandbox.env.update({
-        "VIRTNET_BACKEND": "vendor",
-        "VIRTNET_VENDOR_CLI": str(fake),
-        "VIRTNET_RECOVERY_DIR": str(emu / "recovery"),
-        "VIRTNET_CONF": str(emu / "virtnet.conf"),
-        "VIRTNET_DATA_DIR": str(tmp_path / "data"),
-    })
+    sandbox.env.update(
+        {
+            "VIRTNET_BACKEND": "vendor",
+            "VIRTNET_VENDOR_CLI": str(fake),
+            "VIRTNET_RECOVERY_DIR": str(emu / "recovery"),
+            "VIRTNET_CONF": str(emu / "virtnet.conf"),
+            "VIRTNET_DATA_DIR": str(tmp_path / "data"),
+        }
+    )
     return sandbox
 
 

@@ -230,18 +230,27 @@ class TestMetricsEndpoint:
 
 
 def _git(*args: str, cwd) -> None:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.invalid",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.invalid",
+    }
     subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True)
 
 
 def _hotplug_doc(name: str, mac: str) -> str:
-    return (f"apiVersion: virtnet/v1\nkind: VirtioNetDevice\nmetadata:\n  name: {name}\n"
-            f"spec:\n  type: hotplug\n  ib_device: mlx5_0\n  mac: \"{mac}\"\n")
+    return (
+        f"apiVersion: virtnet/v1\nkind: VirtioNetDevice\nmetadata:\n  name: {name}\n"
+        f'spec:\n  type: hotplug\n  ib_device: mlx5_0\n  mac: "{mac}"\n'
+    )
 
 
-@pytest.mark.skipif(subprocess.run(["git", "--version"], capture_output=True,
-                                   check=False).returncode != 0, reason="needs git")
+@pytest.mark.skipif(
+    subprocess.run(["git", "--version"], capture_output=True, check=False).returncode != 0,
+    reason="needs git",
+)
 class TestGitCheckout:
     """The state dir is a git checkout: `git pull` and `git checkout` are followed for real."""
 

@@ -37,28 +37,54 @@ def env(tmp_path, netns):
         "VIRTNET_STATE_DIR": str(state),
     }
     # a small controller: every device's representor is a real netdev
-    subprocess.run([sys.executable, "-m", "reconciler.emulator", "init", "--num-pf", "1",
-                    "--num-vf", "2", "--force"], env=environ, check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "reconciler.emulator",
+            "init",
+            "--num-pf",
+            "1",
+            "--num-vf",
+            "2",
+            "--force",
+        ],
+        env=environ,
+        check=True,
+        capture_output=True,
+    )
     return environ, netns
 
 
 def _virtnet(environ, *args):
-    proc = subprocess.run([sys.executable, "-m", "reconciler", *args], env=environ,
-                          capture_output=True, text=True, timeout=120, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "reconciler", *args],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc
 
 
 def _link(netns: str, name: str) -> dict:
-    out = subprocess.run(["ip", "-n", netns, "-j", "link", "show", name],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["ip", "-n", netns, "-j", "link", "show", name], capture_output=True, text=True, check=True
+    ).stdout
     return json.loads(out)[0]
 
 
 def _representor_of(environ) -> str:
-    out = subprocess.run([sys.executable, "-m", "reconciler.emulator", "query", "-a", "-b"],
-                         env=environ, capture_output=True, text=True, check=True).stdout
-    devices = json.loads(out[out.index("{"):])["devices"]
+    out = subprocess.run(
+        [sys.executable, "-m", "reconciler.emulator", "query", "-a", "-b"],
+        env=environ,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    devices = json.loads(out[out.index("{") :])["devices"]
     (dev,) = [d for d in devices if d["mac"].lower() == "0c:c4:7a:00:00:51"]
     return dev["sf_rep_net_device"]
 

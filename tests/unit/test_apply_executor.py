@@ -40,9 +40,14 @@ class FakeCli:
 
 def executor(tmp_path, cli, sleeps):
     backend = SimpleNamespace(cli=cli, netns=None, conf_path=tmp_path / "virtnet.conf")
-    return Executor(backend, Journal(tmp_path / "journal.json"), {}, lambda inv: None,
-                    retry=RetryPolicy(attempts=4, first_delay_s=0.25, max_delay_s=4.0),
-                    sleep=sleeps.append)
+    return Executor(
+        backend,
+        Journal(tmp_path / "journal.json"),
+        {},
+        lambda inv: None,
+        retry=RetryPolicy(attempts=4, first_delay_s=0.25, max_delay_s=4.0),
+        sleep=sleeps.append,
+    )
 
 
 def mtu_change(vuid="V1"):
@@ -86,13 +91,22 @@ class TestMacGuard:
     def test_hotplug_of_a_mac_still_held_is_not_sent(self, tmp_path):
         cli = FakeCli()
         ex = executor(tmp_path, cli, [])
-        holder = ObservedDevice(vuid="OLD", type=DeviceType.HOTPLUG, pf_id=2,
-                                mac="0c:c4:7a:00:00:01")
+        holder = ObservedDevice(
+            vuid="OLD", type=DeviceType.HOTPLUG, pf_id=2, mac="0c:c4:7a:00:00:01"
+        )
         ex.track(ObservedWorld(controller=ControllerInfo(), devices=(holder,)))
-        spec = DeviceSpec(name="web", type=DeviceType.HOTPLUG, mac="0c:c4:7a:00:00:01",
-                          ib_device="mlx5_0", mtu=1500, max_queues=4, max_queue_size=256)
-        report = ex.run((Change(Action.HOTPLUG, "web", frozen_map({"mac": (None, spec.mac)}),
-                                spec=spec),))
+        spec = DeviceSpec(
+            name="web",
+            type=DeviceType.HOTPLUG,
+            mac="0c:c4:7a:00:00:01",
+            ib_device="mlx5_0",
+            mtu=1500,
+            max_queues=4,
+            max_queue_size=256,
+        )
+        report = ex.run(
+            (Change(Action.HOTPLUG, "web", frozen_map({"mac": (None, spec.mac)}), spec=spec),)
+        )
         assert cli.hotplugs == []
         ((name, message, temporary),) = report.failed
         assert (name, temporary) == ("web", True)

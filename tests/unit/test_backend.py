@@ -70,8 +70,10 @@ class TestSelection:
             resolve_backend(None, env=env)
 
     def test_emulator_asked_for_ignores_the_vendor_cli_variable(self, tmp_path):
-        env = {"VIRTNET_VENDOR_CLI": str(tmp_path / "typo"),
-               "VIRTNET_EMULATOR_ROOT": str(tmp_path / "emu")}
+        env = {
+            "VIRTNET_VENDOR_CLI": str(tmp_path / "typo"),
+            "VIRTNET_EMULATOR_ROOT": str(tmp_path / "emu"),
+        }
         assert resolve_backend("emulator", env=env).kind == "emulator"
 
     def test_unknown_backend_name_is_an_error(self):

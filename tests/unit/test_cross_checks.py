@@ -23,8 +23,7 @@ def put(root: Path, name: str, text: str) -> Path:
 def dev(name: str, spec: str) -> str:
     body = textwrap.indent(textwrap.dedent(spec).strip(), "  ")
     return (
-        f"apiVersion: virtnet/v1\nkind: VirtioNetDevice\nmetadata:\n  name: {name}\n"
-        f"spec:\n{body}\n"
+        f"apiVersion: virtnet/v1\nkind: VirtioNetDevice\nmetadata:\n  name: {name}\nspec:\n{body}\n"
     )
 
 
@@ -39,13 +38,21 @@ class TestNormalisation:
     """Specs come out in one canonical form so that the planner never sees false drift."""
 
     def test_device_fields_are_normalised(self, state):
-        put(state, "a.yaml", dev("web", """
+        put(
+            state,
+            "a.yaml",
+            dev(
+                "web",
+                """
             type: hotplug
             ib_device: mlx5_0
             mac: "0C-C4-7A-FF-22-9A"
             features: [VIRTIO_NET_F_MQ, VIRTIO_F_VERSION_1]
             representor: {up: true, mtu: 9000}
-        """) + "  legacy: true\n")
+        """,
+            )
+            + "  legacy: true\n",
+        )
         (device,) = load_state(state).devices
         assert device.mac == "0c:c4:7a:ff:22:9a"
         assert device.features == (1 << 22) | (1 << 32)
@@ -82,14 +89,22 @@ class TestPerTypeRules:
             ("type: hotplug\nmac: '0c:00:00:00:00:01'", "ib_device is required"),
             ("type: static_pf\nmac: '0c:00:00:00:00:01'", "pf_id is required"),
             ("type: vf\npf_id: 0\nmac: '0c:00:00:00:00:01'", "vf_id is required"),
-            ("type: vf\npf_id: 0\nvf_id: 1\nmax_queues: 4\nmac: '0c:00:00:00:00:01'",
-             "queue count follows msix_num"),
-            ("type: static_pf\npf_id: 0\nmsix_num: 8\nmac: '0c:00:00:00:00:01'",
-             "msix_num applies to VFs only"),
-            ("type: hotplug\nib_device: mlx5_0\nmsix_num: 8\nmac: '0c:00:00:00:00:01'",
-             "msix_num applies to VFs only"),
-            ("type: hotplug\nib_device: mlx5_0\npf_id: 3\nmac: '0c:00:00:00:00:01'",
-             "gets its pf_id from the controller"),
+            (
+                "type: vf\npf_id: 0\nvf_id: 1\nmax_queues: 4\nmac: '0c:00:00:00:00:01'",
+                "queue count follows msix_num",
+            ),
+            (
+                "type: static_pf\npf_id: 0\nmsix_num: 8\nmac: '0c:00:00:00:00:01'",
+                "msix_num applies to VFs only",
+            ),
+            (
+                "type: hotplug\nib_device: mlx5_0\nmsix_num: 8\nmac: '0c:00:00:00:00:01'",
+                "msix_num applies to VFs only",
+            ),
+            (
+                "type: hotplug\nib_device: mlx5_0\npf_id: 3\nmac: '0c:00:00:00:00:01'",
+                "gets its pf_id from the controller",
+            ),
         ],
     )
     def test_type_specific_problem_is_reported(self, state, spec, expected):
@@ -126,8 +141,11 @@ class TestPerTypeRules:
 
     @pytest.mark.parametrize(
         ("mac", "expected"),
-        [("01:00:5e:00:00:01", "multicast"), ("00:00:00:00:00:00", "all zeros"),
-         ("0c:c4:7a:ff:22", "does not match")],
+        [
+            ("01:00:5e:00:00:01", "multicast"),
+            ("00:00:00:00:00:00", "all zeros"),
+            ("0c:c4:7a:ff:22", "does not match"),
+        ],
     )
     def test_bad_mac_is_refused(self, state, mac, expected):
         put(state, "a.yaml", dev("web", f"type: hotplug\nib_device: mlx5_0\nmac: '{mac}'"))
@@ -140,7 +158,10 @@ class TestDeviceSets:
     """A set expands to ``<set>-<index>`` with MAC = mac_base + index."""
 
     def test_vf_set_expands_ranges_and_lists(self, state):
-        put(state, "s.yaml", """
+        put(
+            state,
+            "s.yaml",
+            """
             apiVersion: virtnet/v1
             kind: VirtioNetDeviceSet
             metadata: {name: fleet, labels: {tier: x}}
@@ -149,7 +170,8 @@ class TestDeviceSets:
               vf_ids: "0-2, 7"
               mac_base: "cc:48:15:ff:00:fe"
               template: {mtu: 1500, msix_num: 4}
-        """)
+        """,
+        )
         devices = {d.name: d for d in load_state(state).devices}
         assert sorted(devices) == ["fleet-0", "fleet-1", "fleet-2", "fleet-7"]
         assert devices["fleet-7"].vf_id == 7
@@ -161,7 +183,10 @@ class TestDeviceSets:
         assert devices["fleet-1"].labels["tier"] == "x"
 
     def test_hotplug_set_uses_count(self, state):
-        put(state, "s.yaml", """
+        put(
+            state,
+            "s.yaml",
+            """
             apiVersion: virtnet/v1
             kind: VirtioNetDeviceSet
             metadata: {name: hp}
@@ -169,31 +194,40 @@ class TestDeviceSets:
               count: 3
               mac_base: "0c:00:00:00:01:00"
               template: {ib_device: mlx5_1, max_queues: 2}
-        """)
+        """,
+        )
         devices = load_state(state).devices
         assert [d.name for d in devices] == ["hp-0", "hp-1", "hp-2"]
         assert {d.type for d in devices} == {DeviceType.HOTPLUG}
         assert devices[2].mac == "0c:00:00:00:01:02"
 
     def test_a_set_needs_vf_ids_or_count_not_both(self, state):
-        put(state, "s.yaml", """
+        put(
+            state,
+            "s.yaml",
+            """
             apiVersion: virtnet/v1
             kind: VirtioNetDeviceSet
             metadata: {name: both}
             spec: {pf_id: 0, vf_ids: "0-1", count: 2, mac_base: "0c:00:00:00:01:00", template: {}}
-        """)
+        """,
+        )
         desired = load_state(state)
         (line,) = errors_of(desired)
         assert "not both" in line
         assert desired.rejected >= {"both-0", "both-1"}
 
     def test_invalid_set_rejects_every_name_it_would_produce(self, state):
-        put(state, "s.yaml", """
+        put(
+            state,
+            "s.yaml",
+            """
             apiVersion: virtnet/v1
             kind: VirtioNetDeviceSet
             metadata: {name: bad}
             spec: {pf_id: 0, vf_ids: "0-3", mac_base: "0c:00:00:00:01:00", template: {mtu: 1}}
-        """)
+        """,
+        )
         desired = load_state(state)
         assert desired.rejected >= {"bad-0", "bad-1", "bad-2", "bad-3"}
 
@@ -228,12 +262,16 @@ class TestOverlaps:
 
     def test_duplicate_names_across_files_and_sets(self, state):
         put(state, "a.yaml", dev("fleet-1", HOTPLUG.format(9)))
-        put(state, "s.yaml", """
+        put(
+            state,
+            "s.yaml",
+            """
             apiVersion: virtnet/v1
             kind: VirtioNetDeviceSet
             metadata: {name: fleet}
             spec: {pf_id: 0, vf_ids: "0-2", mac_base: "cc:00:00:00:00:00", template: {}}
-        """)
+        """,
+        )
         desired = load_state(state)
         assert "fleet-1" in desired.rejected
         assert sorted(d.name for d in desired.devices) == ["fleet-0", "fleet-2"]
@@ -261,8 +299,10 @@ class TestControllerConfig:
     @staticmethod
     def config(body: str, name: str = "conf") -> str:
         spec = textwrap.indent(textwrap.dedent(body).strip(), "  ")
-        return (f"apiVersion: virtnet/v1\nkind: ControllerConfig\nmetadata:\n  name: {name}\n"
-                f"spec:\n{spec}\n")
+        return (
+            f"apiVersion: virtnet/v1\nkind: ControllerConfig\nmetadata:\n  name: {name}\n"
+            f"spec:\n{spec}\n"
+        )
 
     @pytest.mark.parametrize(
         ("body", "expected"),
@@ -286,13 +326,17 @@ class TestControllerConfig:
         assert any(expected in line for line in errors_of(desired)), errors_of(desired)
 
     def test_valid_config_keeps_its_content(self, state):
-        put(state, "c.yaml", self.config("""
+        put(
+            state,
+            "c.yaml",
+            self.config("""
             ib_dev_p0: mlx5_0
             ib_dev_p1: mlx5_1
             recovery: 1
             features: 0x230047082b
             vf: {mac_base: "cc:48:15:ff:00:00", vfs_per_pf: 100, features: "0x230047082b"}
-        """))
+        """),
+        )
         desired = load_state(state)
         assert errors_of(desired) == []
         assert desired.controller_config.content["vf"]["vfs_per_pf"] == 100
@@ -309,7 +353,10 @@ class TestFirmwareProfile:
     """mlxconfig names are checked; booleans become 0/1."""
 
     def test_values_are_normalised_to_ints(self, state):
-        put(state, "f.yaml", """
+        put(
+            state,
+            "f.yaml",
+            """
             apiVersion: virtnet/v1
             kind: FirmwareProfile
             metadata: {name: fw}
@@ -318,19 +365,26 @@ class TestFirmwareProfile:
                 VIRTIO_NET_EMULATION_ENABLE: true
                 VIRTIO_NET_EMULATION_NUM_PF: 2
                 PF_TOTAL_SF: 512
-        """)
+        """,
+        )
         firmware = load_state(state).firmware
         assert dict(firmware.values) == {
-            "VIRTIO_NET_EMULATION_ENABLE": 1, "VIRTIO_NET_EMULATION_NUM_PF": 2, "PF_TOTAL_SF": 512,
+            "VIRTIO_NET_EMULATION_ENABLE": 1,
+            "VIRTIO_NET_EMULATION_NUM_PF": 2,
+            "PF_TOTAL_SF": 512,
         }
 
     def test_unknown_parameter_is_an_error(self, state):
-        put(state, "f.yaml", """
+        put(
+            state,
+            "f.yaml",
+            """
             apiVersion: virtnet/v1
             kind: FirmwareProfile
             metadata: {name: fw}
             spec: {values: {VIRTIO_NET_WARP_DRIVE: 1}}
-        """)
+        """,
+        )
         desired = load_state(state)
         assert desired.firmware is None
         assert any("VIRTIO_NET_WARP_DRIVE" in line for line in errors_of(desired))

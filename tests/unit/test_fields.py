@@ -61,7 +61,10 @@ class TestTheTableSaysWhatTheVendorSays:
 
     def test_modify_options(self):
         assert dict(MODIFY_FLAGS) == {
-            Spec.MAC: "-m", Spec.MTU: "-t", Spec.MAX_QUEUE_SIZE: "-q", Spec.FEATURES: "-f",
+            Spec.MAC: "-m",
+            Spec.MTU: "-t",
+            Spec.MAX_QUEUE_SIZE: "-q",
+            Spec.FEATURES: "-f",
             Spec.MSIX_NUM: "-n",
         }
 
@@ -70,17 +73,25 @@ class TestTheTableSaysWhatTheVendorSays:
         assert wanted == GUEST_UNBIND
 
     def test_creation_time_fields_of_a_hotplug_device_mean_replace(self):
-        assert set(REPLACE_ON_CHANGE) == {Spec.TYPE, Spec.IB_DEVICE, Spec.SF_NUM, Spec.LEGACY,
-                                          Spec.MAX_QUEUES}
+        assert set(REPLACE_ON_CHANGE) == {
+            Spec.TYPE,
+            Spec.IB_DEVICE,
+            Spec.SF_NUM,
+            Spec.LEGACY,
+            Spec.MAX_QUEUES,
+        }
         assert not set(REPLACE_ON_CHANGE) & set(MODIFY_FLAGS)
 
     def test_every_required_hotplug_value_without_a_spec_default_has_one_here(self):
         needs_default = {f.name for f in HOTPLUG_FIELDS if f.hotplug_required} - {
-            Spec.MAC, Spec.IB_DEVICE}
+            Spec.MAC,
+            Spec.IB_DEVICE,
+        }
         assert set(HOTPLUG_DEFAULTS) == needs_default
 
     def test_msix_num_is_a_vf_field_and_max_queues_a_hotplug_one(self):
         assert FIELDS[Spec.MSIX_NUM].types == {DeviceType.VF}
         assert FIELDS[Spec.MAX_QUEUES].types == {DeviceType.HOTPLUG}
         assert {f.name for f in DEVICE_FIELDS if DeviceType.HOTPLUG in f.required} == {
-            Spec.IB_DEVICE}
+            Spec.IB_DEVICE
+        }

@@ -18,16 +18,37 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # The planner's modules and what none of them may import (the "planner-pure" contract).
 PLANNER = [
-    "plan/merge.py", "plan/order.py", "plan/limits.py", "plan/holds.py", "render.py",
-    "engine/outcome.py", "resources/base.py", "resources/registry.py", "resources/device.py",
-    "resources/device_set.py", "resources/controller_config.py",
-    "resources/recovery_records.py", "resources/firmware_profile.py",
+    "plan/merge.py",
+    "plan/order.py",
+    "plan/limits.py",
+    "plan/holds.py",
+    "render.py",
+    "engine/outcome.py",
+    "resources/base.py",
+    "resources/registry.py",
+    "resources/device.py",
+    "resources/device_set.py",
+    "resources/controller_config.py",
+    "resources/recovery_records.py",
+    "resources/firmware_profile.py",
 ]
 PLANNER_FORBIDDEN = [
-    "os", "pathlib", "threading", "time", "subprocess", "socket", "pyroute2", "pyverbs",
-    "watchdog", "reconciler.loading", "reconciler.drivers.virtnet_cli", "reconciler.backend",
-    "reconciler.store.journal", "reconciler.resources.device_apply",
-    "reconciler.resources.handlers", "reconciler.emulator",
+    "os",
+    "pathlib",
+    "threading",
+    "time",
+    "subprocess",
+    "socket",
+    "pyroute2",
+    "pyverbs",
+    "watchdog",
+    "reconciler.loading",
+    "reconciler.drivers.virtnet_cli",
+    "reconciler.backend",
+    "reconciler.store.journal",
+    "reconciler.resources.device_apply",
+    "reconciler.resources.handlers",
+    "reconciler.emulator",
 ]
 
 CASES = [
@@ -70,19 +91,27 @@ CASES = [
 
 
 def _lint(root: Path, *contracts: str) -> subprocess.CompletedProcess:
-    argv = [sys.executable, "-c", "from importlinter.cli import lint_imports_command as c; c()",
-            "--no-cache", "--no-logo", *(f"--contract={c}" for c in contracts),
-            str(root / "pyproject.toml")]
+    argv = [
+        sys.executable,
+        "-c",
+        "from importlinter.cli import lint_imports_command as c; c()",
+        "--no-cache",
+        "--no-logo",
+        *(f"--contract={c}" for c in contracts),
+        str(root / "pyproject.toml"),
+    ]
     env = {"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"}
-    return subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True, timeout=120,
-                          check=False)
+    return subprocess.run(
+        argv, cwd=root, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 @pytest.fixture
 def copy(tmp_path: Path) -> Path:
     """The package and its contracts, in a directory of their own."""
-    shutil.copytree(ROOT / "reconciler", tmp_path / "reconciler",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        ROOT / "reconciler", tmp_path / "reconciler", ignore=shutil.ignore_patterns("__pycache__")
+    )
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     return tmp_path
 
@@ -106,8 +135,9 @@ class TestContractsHold:
 class TestPlantedViolationsBreakTheirContract:
     """Each forbidden import, planted in a copy, is caught by the contract that forbids it."""
 
-    @pytest.mark.parametrize(("module", "imported", "contract"), CASES,
-                             ids=[f"{c}:{m}->{i}" for m, i, c in CASES])
+    @pytest.mark.parametrize(
+        ("module", "imported", "contract"), CASES, ids=[f"{c}:{m}->{i}" for m, i, c in CASES]
+    )
     def test_planted_import_breaks_the_contract(self, copy, module, imported, contract):
         _plant(copy, module, imported)
         done = _lint(copy, contract)

@@ -64,8 +64,16 @@ class TestWhichFilesAreRead:
 
     @pytest.mark.parametrize(
         "name",
-        [".hidden.yaml", "_private.yaml", "a.yaml~", "a.yaml.swp", "a.yaml.tmp", "#a.yaml#",
-         "notes.txt", "README.md"],
+        [
+            ".hidden.yaml",
+            "_private.yaml",
+            "a.yaml~",
+            "a.yaml.swp",
+            "a.yaml.tmp",
+            "#a.yaml#",
+            "notes.txt",
+            "README.md",
+        ],
     )
     def test_ignores_leftovers_and_other_files(self, state, name):
         write(state / name, "this: [is not: valid")

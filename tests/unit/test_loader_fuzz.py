@@ -12,17 +12,56 @@ from hypothesis import strategies as st
 from reconciler.loading import load_state
 from reconciler.loading.parse import parse_bytes
 
-_SETTINGS = settings(max_examples=150, deadline=None,
-                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+_SETTINGS = settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 # fragments that steer random text towards the parser's interesting corners
-_FRAGMENTS = st.sampled_from([
-    "apiVersion: virtnet/v1\n", "kind: VirtioNetDevice\n", "kind: VirtioNetDeviceSet\n",
-    "metadata:\n  name: x\n", "spec:\n", "  type: vf\n", "  mac: '0c:00:00:00:00:01'\n",
-    "---\n", "...\n", "&a ", "*a", "<<: *a\n", "[", "]", "{", "}", ": ", "- ", "\t", "'", '"',
-    "!!binary ", "!!python/name:os.system ", "? ", "|\n", ">\n", "%YAML 1.1\n", "#", "\x00",
-    "9" * 30, "0x1F", "1e400", ".nan", "~", "yes", "\ufeff", "é", "\n", "  ",
-])
+_FRAGMENTS = st.sampled_from(
+    [
+        "apiVersion: virtnet/v1\n",
+        "kind: VirtioNetDevice\n",
+        "kind: VirtioNetDeviceSet\n",
+        "metadata:\n  name: x\n",
+        "spec:\n",
+        "  type: vf\n",
+        "  mac: '0c:00:00:00:00:01'\n",
+        "---\n",
+        "...\n",
+        "&a ",
+        "*a",
+        "<<: *a\n",
+        "[",
+        "]",
+        "{",
+        "}",
+        ": ",
+        "- ",
+        "\t",
+        "'",
+        '"',
+        "!!binary ",
+        "!!python/name:os.system ",
+        "? ",
+        "|\n",
+        ">\n",
+        "%YAML 1.1\n",
+        "#",
+        "\x00",
+        "9" * 30,
+        "0x1F",
+        "1e400",
+        ".nan",
+        "~",
+        "yes",
+        "\ufeff",
+        "é",
+        "\n",
+        "  ",
+    ]
+)
 
 
 def _assert_one_line_errors(errors, file):
@@ -55,12 +94,33 @@ class TestParserNeverRaises:
 
 
 _JSONISH = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(max_size=6)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.text(max_size=6)
     | st.sampled_from(["hotplug", "vf", "mlx5_0", "0c:00:00:00:00:01", "0-3", "virtnet/v1"]),
-    lambda inner: st.lists(inner, max_size=3)
-    | st.dictionaries(st.sampled_from(["kind", "spec", "metadata", "name", "type", "mac",
-                                       "pf_id", "vf_ids", "template", "mac_base", "values"]),
-                      inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "kind",
+                    "spec",
+                    "metadata",
+                    "name",
+                    "type",
+                    "mac",
+                    "pf_id",
+                    "vf_ids",
+                    "template",
+                    "mac_base",
+                    "values",
+                ]
+            ),
+            inner,
+            max_size=4,
+        )
+    ),
     max_leaves=20,
 )
 
@@ -69,9 +129,13 @@ class TestLoadStateNeverRaises:
     """Structurally random documents in a real state dir give errors, never exceptions."""
 
     @_SETTINGS
-    @given(st.sampled_from(["VirtioNetDevice", "VirtioNetDeviceSet", "ControllerConfig",
-                            "FirmwareProfile"]),
-           _JSONISH, _JSONISH)
+    @given(
+        st.sampled_from(
+            ["VirtioNetDevice", "VirtioNetDeviceSet", "ControllerConfig", "FirmwareProfile"]
+        ),
+        _JSONISH,
+        _JSONISH,
+    )
     def test_random_documents(self, kind, metadata, spec):
         doc = {"apiVersion": "virtnet/v1", "kind": kind, "metadata": metadata, "spec": spec}
         with tempfile.TemporaryDirectory() as tmp:

@@ -23,8 +23,9 @@ with writer_lock(Path(sys.argv[1])):
 
 
 def _hold_in_child(path):
-    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(path)], stdout=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(path)], stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout.readline().strip() == "held"
     return proc
 
@@ -36,8 +37,10 @@ class TestWriterLock:
         path = tmp_path / "lock"
         child = _hold_in_child(path)
         try:
-            with pytest.raises(LockedError, match=f"pid {child.pid}"), \
-                    writer_lock(path, timeout=0.2):
+            with (
+                pytest.raises(LockedError, match=f"pid {child.pid}"),
+                writer_lock(path, timeout=0.2),
+            ):
                 pass
         finally:
             child.kill()
@@ -60,8 +63,9 @@ class TestWriterLock:
     def test_a_waiting_writer_gets_the_lock_when_it_is_released(self, tmp_path):
         path = tmp_path / "lock"
         child = _hold_in_child(path)
-        killer = subprocess.Popen([sys.executable, "-c",
-                                   f"import os, time; time.sleep(0.3); os.kill({child.pid}, 9)"])
+        killer = subprocess.Popen(
+            [sys.executable, "-c", f"import os, time; time.sleep(0.3); os.kill({child.pid}, 9)"]
+        )
         try:
             with writer_lock(path, timeout=30):
                 # we only got it because the holder died (it would have held it 60 s)

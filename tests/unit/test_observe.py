@@ -44,8 +44,9 @@ class OpRunner:
         return RunResult(0, (DATA / ANSWERS[op]).read_text(), "", tuple(argv))
 
 
-def make_backend(tmp_path: Path, runner: OpRunner | None = None, mlx=True, *,
-                 emulator=False) -> VendorBackend | EmulatorBackend:
+def make_backend(
+    tmp_path: Path, runner: OpRunner | None = None, mlx=True, *, emulator=False
+) -> VendorBackend | EmulatorBackend:
     runner = runner or OpRunner()
     common = {
         "cli": VirtnetCli(runner),

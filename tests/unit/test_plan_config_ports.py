@@ -19,15 +19,18 @@ LAG = {"is_lag": 1, "ib_dev_lag": "mlx5_bond_0", "ib_dev_for_static_pf": "mlx5_b
 
 
 def _desired(ib: str) -> DesiredState:
-    spec = DeviceSpec(name="bonded", type=DeviceType.HOTPLUG, mac="0c:c4:7a:00:00:01",
-                      ib_device=ib)
-    return DesiredState(devices=(spec,),
-                        controller_config=ControllerConfigSpec("conf", frozen_map(LAG)))
+    spec = DeviceSpec(name="bonded", type=DeviceType.HOTPLUG, mac="0c:c4:7a:00:00:01", ib_device=ib)
+    return DesiredState(
+        devices=(spec,), controller_config=ControllerConfigSpec("conf", frozen_map(LAG))
+    )
 
 
 def _world(on_disk) -> ObservedWorld:
-    return ObservedWorld(controller=ControllerInfo(), devices=(),
-                         config_on_disk=frozen_map(on_disk) if on_disk is not None else None)
+    return ObservedWorld(
+        controller=ControllerInfo(),
+        devices=(),
+        config_on_disk=frozen_map(on_disk) if on_disk is not None else None,
+    )
 
 
 class TestPortDevices:

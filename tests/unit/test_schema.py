@@ -89,11 +89,31 @@ _SCALARS = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False),
     st.sampled_from([1500.0, 0.5]),
     st.text(max_size=8),
-    st.sampled_from([
-        "hotplug", "vf", "static_pf", "mlx5_0", "mlx5_bond_0", "mlx5_x", "0c:c4:7a:ff:22:90",
-        "0C-C4-7A-FF-22-90", "0c:c4:7a:ff:22", "0x230047082b", "0xZZ", "web", "Web", "0-99",
-        "1,3-5", "5-", "virtnet/v1", "VIRTIO_NET_F_MQ", "1" * 17, "mac_base", "",
-    ]),
+    st.sampled_from(
+        [
+            "hotplug",
+            "vf",
+            "static_pf",
+            "mlx5_0",
+            "mlx5_bond_0",
+            "mlx5_x",
+            "0c:c4:7a:ff:22:90",
+            "0C-C4-7A-FF-22-90",
+            "0c:c4:7a:ff:22",
+            "0x230047082b",
+            "0xZZ",
+            "web",
+            "Web",
+            "0-99",
+            "1,3-5",
+            "5-",
+            "virtnet/v1",
+            "VIRTIO_NET_F_MQ",
+            "1" * 17,
+            "mac_base",
+            "",
+        ]
+    ),
 )
 
 
@@ -108,20 +128,60 @@ def _values(depth: int = 2):
 
 
 _FIELD_NAMES = [
-    "type", "ib_device", "pf_id", "vf_id", "mac", "mtu", "max_queues", "max_queue_size",
-    "features", "msix_num", "sf_num", "legacy", "representor", "up", "vf_ids", "count",
-    "mac_base", "template", "values", "is_lag", "single_port", "sf_pool_percent", "vf",
-    "vfs_per_pf", "static_pf", "ib_dev_lag", "eth_vq_workers", "bogus",
-    "PF_TOTAL_SF", "VIRTIO_NET_EMULATION_NUM_PF", "name", "labels",
+    "type",
+    "ib_device",
+    "pf_id",
+    "vf_id",
+    "mac",
+    "mtu",
+    "max_queues",
+    "max_queue_size",
+    "features",
+    "msix_num",
+    "sf_num",
+    "legacy",
+    "representor",
+    "up",
+    "vf_ids",
+    "count",
+    "mac_base",
+    "template",
+    "values",
+    "is_lag",
+    "single_port",
+    "sf_pool_percent",
+    "vf",
+    "vfs_per_pf",
+    "static_pf",
+    "ib_dev_lag",
+    "eth_vq_workers",
+    "bogus",
+    "PF_TOTAL_SF",
+    "VIRTIO_NET_EMULATION_NUM_PF",
+    "name",
+    "labels",
 ]
 
 _VALID_SPECS = {
-    keys.KIND_DEVICE: {"type": "hotplug", "ib_device": "mlx5_0", "mac": "0c:c4:7a:ff:22:90",
-                       "mtu": 1500, "max_queue_size": 256, "representor": {"up": True}},
-    keys.KIND_DEVICE_SET: {"pf_id": 0, "vf_ids": "0-3", "mac_base": "0c:c4:7a:ff:22:00",
-                           "template": {"mtu": 1500, "features": ["VIRTIO_NET_F_MQ"]}},
-    keys.KIND_CONTROLLER_CONFIG: {"is_lag": 0, "vf": {"mac_base": None, "vfs_per_pf": 4},
-                                  "features": "0x230047082b"},
+    keys.KIND_DEVICE: {
+        "type": "hotplug",
+        "ib_device": "mlx5_0",
+        "mac": "0c:c4:7a:ff:22:90",
+        "mtu": 1500,
+        "max_queue_size": 256,
+        "representor": {"up": True},
+    },
+    keys.KIND_DEVICE_SET: {
+        "pf_id": 0,
+        "vf_ids": "0-3",
+        "mac_base": "0c:c4:7a:ff:22:00",
+        "template": {"mtu": 1500, "features": ["VIRTIO_NET_F_MQ"]},
+    },
+    keys.KIND_CONTROLLER_CONFIG: {
+        "is_lag": 0,
+        "vf": {"mac_base": None, "vfs_per_pf": 4},
+        "features": "0x230047082b",
+    },
     keys.KIND_FIRMWARE_PROFILE: {"values": {"PF_TOTAL_SF": 512, "SRIOV_EN": True}},
 }
 
@@ -156,7 +216,11 @@ class TestFastPathAgreesWithJsonSchema:
 
     @pytest.mark.parametrize("kind", keys.KINDS)
     def test_reference_documents_are_valid_for_both(self, kind):
-        doc = {"apiVersion": "virtnet/v1", "kind": kind, "metadata": {"name": "ok"},
-               "spec": _VALID_SPECS[kind]}
+        doc = {
+            "apiVersion": "virtnet/v1",
+            "kind": kind,
+            "metadata": {"name": "ok"},
+            "spec": _VALID_SPECS[kind],
+        }
         assert Draft202012Validator(schema_for(kind)).is_valid(doc)
         assert compile_schema(schema_for(kind))(doc)

@@ -23,10 +23,21 @@ PACKAGE = REPO / "reconciler"
 
 
 def _hotplug_doc(name: str = "web", mac: str = "0c:c4:7a:00:00:01", ib: str = "mlx5_0") -> str:
-    return json.dumps({"apiVersion": "virtnet/v1", "kind": "VirtioNetDevice",
-                       "metadata": {"name": name},
-                       "spec": {"type": "hotplug", "ib_device": ib, "mac": mac, "mtu": 1500,
-                                "max_queues": 4, "max_queue_size": 256}})
+    return json.dumps(
+        {
+            "apiVersion": "virtnet/v1",
+            "kind": "VirtioNetDevice",
+            "metadata": {"name": name},
+            "spec": {
+                "type": "hotplug",
+                "ib_device": ib,
+                "mac": mac,
+                "mtu": 1500,
+                "max_queues": 4,
+                "max_queue_size": 256,
+            },
+        }
+    )
 
 
 @pytest.fixture
@@ -40,16 +51,25 @@ def state(tmp_path: Path) -> Path:
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
-    env = {**os.environ, "VIRTNET_BACKEND": "emulator",
-           "VIRTNET_EMULATOR_ROOT": str(tmp_path / "emu"),
-           "VIRTNET_STATUS_DIR": str(tmp_path / "status")}
+    env = {
+        **os.environ,
+        "VIRTNET_BACKEND": "emulator",
+        "VIRTNET_EMULATOR_ROOT": str(tmp_path / "emu"),
+        "VIRTNET_STATUS_DIR": str(tmp_path / "status"),
+    }
     env.pop("VIRTNET_DATA_DIR", None)
     return env
 
 
 def _virtnet(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "reconciler", *args], env=_env(tmp_path),
-                          capture_output=True, text=True, timeout=60, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "reconciler", *args],
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc
 
@@ -101,8 +121,7 @@ class TestStrictModes:
 
     def test_override_flag_accepts_and_warns_loudly(self, state, tmp_path):
         state.chmod(0o777)
-        proc = _virtnet(tmp_path, "validate", "--insecure-skip-permission-check",
-                        "-f", str(state))
+        proc = _virtnet(tmp_path, "validate", "--insecure-skip-permission-check", "-f", str(state))
         assert proc.returncode == 0
         assert "permission_check_disabled" in proc.stdout + proc.stderr
 
@@ -140,8 +159,14 @@ class TestSymlinks:
         assert [d.name for d in desired.devices] == ["web"]
 
 
-_SHELL_CALLS = {("os", "system"), ("os", "popen"), ("subprocess", "getoutput"),
-                ("subprocess", "getstatusoutput"), ("os", "execlp"), ("os", "spawnlp")}
+_SHELL_CALLS = {
+    ("os", "system"),
+    ("os", "popen"),
+    ("subprocess", "getoutput"),
+    ("subprocess", "getstatusoutput"),
+    ("os", "execlp"),
+    ("os", "spawnlp"),
+}
 
 
 def _shell_uses(path: Path) -> list[str]:
@@ -150,12 +175,16 @@ def _shell_uses(path: Path) -> list[str]:
         if not isinstance(node, ast.Call):
             continue
         func = node.func
-        if (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)
-                and (func.value.id, func.attr) in _SHELL_CALLS):
+        if (
+            isinstance(func, ast.Attribute)
+            and isinstance(func.value, ast.Name)
+            and (func.value.id, func.attr) in _SHELL_CALLS
+        ):
             found.append(f"{path}:{node.lineno}: {func.value.id}.{func.attr}")
         for kw in node.keywords:
-            if kw.arg == "shell" and not (isinstance(kw.value, ast.Constant)
-                                          and kw.value.value is False):
+            if kw.arg == "shell" and not (
+                isinstance(kw.value, ast.Constant) and kw.value.value is False
+            ):
                 found.append(f"{path}:{node.lineno}: shell={ast.unparse(kw.value)}")
     return found
 
@@ -169,13 +198,23 @@ class _Recorder:
 
     def __call__(self, argv, *, timeout):
         self.argvs.append(list(argv))
-        out = json.dumps({"bdf": "84:0.0", "vuid": "V", "id": 2, "errno": 0,
-                          "errstr": "Success"})
+        out = json.dumps({"bdf": "84:0.0", "vuid": "V", "id": 2, "errno": 0, "errstr": "Success"})
         return RunResult(0, out, "", tuple(argv))
 
 
-_HOSTILE = ["x; reboot", "$(reboot)", "`reboot`", "a|b", "a && b", "a b", "-rf", "a\nb",
-            "'\"", "mlx5_0;id", "0c:c4:7a:00:00:01;id"]
+_HOSTILE = [
+    "x; reboot",
+    "$(reboot)",
+    "`reboot`",
+    "a|b",
+    "a && b",
+    "a b",
+    "-rf",
+    "a\nb",
+    "'\"",
+    "mlx5_0;id",
+    "0c:c4:7a:00:00:01;id",
+]
 
 
 class TestNoShell:
@@ -192,8 +231,7 @@ class TestNoShell:
 
     @pytest.mark.parametrize("hostile", _HOSTILE)
     @pytest.mark.parametrize("field", ["name", "mac", "ib"])
-    def test_metacharacters_are_rejected_or_stay_one_argv_element(self, tmp_path, field,
-                                                                     hostile):
+    def test_metacharacters_are_rejected_or_stay_one_argv_element(self, tmp_path, field, hostile):
         root = tmp_path / "s"
         root.mkdir(mode=0o755)
         root.chmod(0o755)
@@ -244,8 +282,7 @@ class TestFileModes:
         env = {**_env(tmp_path), "VIRTNET_EMULATOR_ROOT": str(tmp_path / "emu")}
         with _umask(0):
             backend = in_process_backend(env)
-            engine = Engine(EngineOptions(state_dir=state, status_dir=tmp_path / "status"),
-                            backend)
+            engine = Engine(EngineOptions(state_dir=state, status_dir=tmp_path / "status"), backend)
             journal_modes = []
             real_hotplug = backend.cli.hotplug
 
@@ -298,8 +335,9 @@ class TestAtomicWrites:
         assert target.read_text() == "old\n"
         assert [p.name for p in tmp_path.iterdir()] == ["status.json"]
 
-    def test_file_and_directory_are_fsynced_before_and_after_the_rename(self, tmp_path,
-                                                                         monkeypatch):
+    def test_file_and_directory_are_fsynced_before_and_after_the_rename(
+        self, tmp_path, monkeypatch
+    ):
         events = []
         real_fsync, real_replace = os.fsync, os.replace
 

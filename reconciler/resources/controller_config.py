@@ -15,7 +15,7 @@ as a warning (the loader requires ``mac``, so the rule never fills one in).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -63,7 +63,12 @@ def normalise(document: Mapping[str, Any], source: Source) -> Normalised:
 
 
 def _problems(conf: Mapping[str, Any]) -> list[Problem]:
-    """The vendor's exclusions the schema cannot say, and MACs and features it cannot check."""
+    """The vendor's exclusions the schema cannot say, and features it cannot check.
+
+    A mac_base that no device could have (multicast, all zeros) is not one of them: the
+    vendor's own example config has one, and the controller only checks a MAC's length.
+    ``diff`` warns about it instead (:func:`_mac_base_warnings`).
+    """
     problems: list[Problem] = []
     ports = (Conf.IB_DEV_P0, Conf.IB_DEV_P1)
     if conf.get(Conf.IB_DEV_LAG) is not None:
@@ -84,16 +89,30 @@ def _problems(conf: Mapping[str, Any]) -> list[Problem]:
         section = (conf.get(prefix[0]) or {}) if prefix else conf
         if Conf.FEATURES in section and (why := features_problem(section[Conf.FEATURES])):
             problems.append((("spec", *prefix, Conf.FEATURES), why))
-        base = section.get(Conf.MAC_BASE)
-        if base is not None and (why := mac_problem(normalize_mac(base))) is not None:
-            problems.append((("spec", *prefix, Conf.MAC_BASE), f"{base} {why}"))
     return problems
+
+
+def _mac_base_warnings(spec: ControllerConfigSpec | None) -> Iterator[str]:
+    """A mac_base the controller would number devices from, that no device can have."""
+    if spec is None:
+        return
+    conf = _plain(spec.content)
+    for prefix in ((), *((s,) for s in CONF_SECTIONS)):
+        section = (conf.get(prefix[0]) or {}) if prefix else conf
+        base = section.get(Conf.MAC_BASE) if isinstance(section, dict) else None
+        if not isinstance(base, str) or (why := mac_problem(normalize_mac(base))) is None:
+            continue
+        where = ".".join((*prefix, Conf.MAC_BASE))
+        yield (
+            f"{spec.name}: {where} {base} {why}: the controller gives such MACs at start to "
+            "the devices no spec or recovery record gives one"
+        )
 
 
 def diff(desired: DesiredState, world: ObservedWorld, options: DiffOptions) -> DiffResult:
     """The ``config`` change (if the file differs) and the MAC-rule warnings."""
     spec = desired.controller_config
-    warnings = tuple(_mac_warnings(desired, world))
+    warnings = (*_mac_base_warnings(spec), *_mac_warnings(desired, world))
     if spec is None:
         return DiffResult(warnings=warnings)
     fields = config_fields(world.config_on_disk, spec.content)

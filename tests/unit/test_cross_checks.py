@@ -341,6 +341,13 @@ class TestControllerConfig:
         assert errors_of(desired) == []
         assert desired.controller_config.content["vf"]["vfs_per_pf"] == 100
 
+    def test_a_multicast_mac_base_loads_for_the_diff_to_warn_about(self, state):
+        # the controller only checks a MAC's length, and the vendor's own example has one
+        put(state, "c.yaml", self.config("static_pf: {mac_base: '11:22:33:44:55:66'}"))
+        desired = load_state(state)
+        assert errors_of(desired) == []
+        assert desired.controller_config.content["static_pf"]["mac_base"] == "11:22:33:44:55:66"
+
     def test_two_controller_configs_are_both_refused(self, state):
         put(state, "a.yaml", self.config("recovery: 1", "one"))
         put(state, "b.yaml", self.config("recovery: 0", "two"))

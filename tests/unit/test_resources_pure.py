@@ -120,6 +120,21 @@ class TestControllerConfigDiff:
         assert "vf-5" in warning
         assert "0c:c4:7a:20:00:05" in warning
 
+    def test_a_mac_base_no_device_can_have_is_a_warning_naming_the_key(self):
+        conf = {"static_pf": {"mac_base": "11:22:33:44:55:66"}, "mac_base": "00:00:00:00:00:00"}
+        result = controller_config.diff(desired(conf=conf), world(conf=conf), DiffOptions())
+        assert result.changes == ()
+        top, static = result.warnings
+        assert top.startswith("ctl: mac_base 00:00:00:00:00:00 is all zeros")
+        assert static.startswith("ctl: static_pf.mac_base 11:22:33:44:55:66 is a multicast")
+
+    def test_a_unicast_mac_base_says_nothing(self):
+        conf = {"static_pf": {"mac_base": "0c:c4:7a:30:00:00"}}
+        assert (
+            controller_config.diff(desired(conf=conf), world(conf=conf), DiffOptions()).warnings
+            == ()
+        )
+
     def test_mac_held_by_the_recovery_record_survives_a_restart(self):
         conf = {"static_pf": {"mac_base": "0c:c4:7a:30:00:00"}}
         spec = DeviceSpec(name="pf1", type=PF, mac="0c:c4:7a:99:00:01", pf_id=1)

@@ -9,6 +9,16 @@ the same MAC, VF, PF or SF, and ``state`` puts it together (``load_state``).
 
 from __future__ import annotations
 
-from reconciler.loading.state import LoadCache, load_state
+from typing import Any
 
 __all__ = ["LoadCache", "load_state"]
+
+
+def __getattr__(name: str) -> Any:
+    # imported on first use, so ``python -m reconciler.loading.schema`` (and ``virtnet
+    # schema``) need not load the whole loader first
+    if name in __all__:
+        from reconciler.loading import state
+
+        return getattr(state, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

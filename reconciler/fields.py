@@ -167,6 +167,7 @@ class Conf:
     STATIC_PF = "static_pf"
     VF = "vf"
     VFS_PER_PF = "vfs_per_pf"
+    QP_NUM = "qp_num"
     DPA_CORE_START = "dpa_core_start"
     DPA_CORE_END = "dpa_core_end"
     LM_PROV = "lm_prov"
@@ -213,6 +214,7 @@ CONF_KEYS: tuple[ConfKey, ...] = (
     ConfKey(Conf.MAC_BASE, Conf.VF),
     ConfKey(Conf.FEATURES, Conf.VF),
     ConfKey(Conf.VFS_PER_PF, Conf.VF),
+    ConfKey(Conf.QP_NUM, Conf.VF),  # absent: each VF takes its parent PF's QP number
     ConfKey(Conf.DPA_CORE_START),
     ConfKey(Conf.DPA_CORE_END),
     ConfKey(Conf.LM_PROV),

@@ -6,7 +6,8 @@ question 5) are this project's choices: MTU 68..9216 (IPv4 minimum .. the BlueFi
 maximum), max_queues 1..256 (the controller's ``max_virt_queues`` in the reference's
 example), max_queue_size a power of two 64..32768 (virtio split-ring limit), msix_num
 2..256 (one config vector plus at least one queue vector), sf_num 1000..65535 (the
-controller never uses SF numbers below 1000).
+controller never uses SF numbers below 1000), ``vf.qp_num`` 1..128 (a queue pair is two
+virtqueues, and 256 is the controller's ``max_virt_queues`` in the reference's example).
 """
 
 from __future__ import annotations
@@ -209,6 +210,7 @@ def _controller_config_spec() -> dict[str, Any]:
                     Conf.MAC_BASE: mac_or_null,
                     Conf.FEATURES: _FEATURES,
                     Conf.VFS_PER_PF: _int(1, 4096, "VFs per PF the MACs are planned for"),
+                    Conf.QP_NUM: _int(1, 128, "QPs of each VF (absent: its parent PF's number)"),
                 },
                 "dependentRequired": {Conf.MAC_BASE: [Conf.VFS_PER_PF]},
             },

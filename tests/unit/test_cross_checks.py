@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 
@@ -317,6 +318,10 @@ class TestControllerConfig:
             ("features: 0xZZ", "'0xZZ' does not match"),
             ("is_lag: 2", "is not one of [0, 1]"),
             ("no_such_key: 1", "unknown field"),
+            ("vf: {qp_num: 0}", "less than the minimum of 1"),
+            ("vf: {qp_num: 129}", "greater than the maximum of 128"),
+            ("vf: {qp_num: '4'}", "'4' is not of type 'integer'"),
+            ("qp_num: 4", "unknown field"),  # a VF setting: only under vf
         ],
     )
     def test_invalid_config_is_reported(self, state, body, expected):
@@ -340,6 +345,26 @@ class TestControllerConfig:
         desired = load_state(state)
         assert errors_of(desired) == []
         assert desired.controller_config.content["vf"]["vfs_per_pf"] == 100
+
+    # The vendor page's two example virtnet.conf files, as printed there (virtnet.conf section).
+    VENDOR_NON_LAG = (
+        '{  "ib_dev_p0": "mlx5_0",  "ib_dev_p1": "mlx5_1",  "ib_dev_for_static_pf": "mlx5_0",  '
+        '"is_lag": 0,  "recovery": 1,  "sf_pool_percent": 0,  "sf_pool_force_destroy": 0,  '
+        '"static_pf": {    "mac_base": "11:22:33:44:55:66",    "features": "0x230047082b" },  '
+        '"vf": {    "mac_base": "CC:48:15:FF:00:00",    "features": "0x230047082b",    '
+        '"vfs_per_pf": 100,    "qp_num": 4 }}'
+    )
+    VENDOR_LAG = (
+        '{  "ib_dev_lag": "mlx5_bond_0",  "ib_dev_for_static_pf": "mlx5_bond_0",  "is_lag": 1,  '
+        '"recovery": 1,  "sf_pool_percent": 0,  "sf_pool_force_destroy": 0}'
+    )
+
+    @pytest.mark.parametrize("conf", [VENDOR_NON_LAG, VENDOR_LAG], ids=["non-lag", "lag"])
+    def test_the_vendor_pages_own_examples_validate(self, state, conf):
+        put(state, "c.yaml", self.config(conf))
+        desired = load_state(state)
+        assert errors_of(desired) == []
+        assert dict(desired.controller_config.content) == json.loads(conf)
 
     def test_a_multicast_mac_base_loads_for_the_diff_to_warn_about(self, state):
         # the controller only checks a MAC's length, and the vendor's own example has one

@@ -29,16 +29,18 @@ from reconciler.model import (
 )
 
 __all__ = [
+    "Diff",
     "DiffOptions",
     "DiffResult",
     "Execution",
     "Handler",
+    "Normalise",
     "Normalised",
     "Problem",
 ]
 
 # One problem in a document: the path of the offending node (for its file:line:col) and why.
-Problem = tuple[tuple[str | int, ...] | list[str | int], str]
+Problem = tuple[tuple[str | int, ...], str]
 
 
 @dataclass(frozen=True, slots=True)

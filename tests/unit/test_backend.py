@@ -171,3 +171,49 @@ class TestEmulatorEndToEnd:
         chosen.cli.unplug(created.vuid)
         assert created.vuid not in {d.vuid for d in chosen.cli.query_all()}
         assert chosen.cli.calls == {"hotplug": 1, "query": 2, "unplug": 1}
+
+
+class TestWhatDiffersPerBackend:
+    """Everything that differs between a DPU and the emulator is the backend's to say."""
+
+    def test_data_dir_is_per_dpu_and_overridable(self, vendor_cli, tmp_path):
+        emulated = resolve_backend("emulator", env={"VIRTNET_EMULATOR_ROOT": str(tmp_path)})
+        assert emulated.data_dir == tmp_path / "reconciler"
+        vendor = resolve_backend("vendor", env={"VIRTNET_VENDOR_CLI": str(vendor_cli)})
+        assert vendor.data_dir == Path("/var/lib/virtnet-reconciler")
+        env = {"VIRTNET_EMULATOR_ROOT": str(tmp_path), "VIRTNET_DATA_DIR": str(tmp_path / "d")}
+        assert resolve_backend("emulator", env=env).data_dir == tmp_path / "d"
+
+    def test_a_call_in_flight_may_land_for_the_cli_timeout_on_a_dpu_only(self, vendor_cli):
+        vendor = resolve_backend("vendor", env={"VIRTNET_VENDOR_CLI": str(vendor_cli)}, timeout=7)
+        assert vendor.interrupted_grace_s == 7
+        assert resolve_backend("emulator", env={}).interrupted_grace_s == 0.0
+
+    def test_rdma_devices_and_representors_are_read_on_a_dpu(self, vendor_cli, tmp_path):
+        vendor = resolve_backend("vendor", env={"VIRTNET_VENDOR_CLI": str(vendor_cli)})
+        assert vendor.has_rdma_devices
+        assert vendor.representors_unavailable() is None
+        emulated = resolve_backend("emulator", env={"VIRTNET_EMULATOR_ROOT": str(tmp_path)})
+        assert not emulated.has_rdma_devices
+        assert "no netns" in emulated.representors_unavailable()
+        env = {"VIRTNET_EMULATOR_ROOT": str(tmp_path), "VIRTNET_EMULATOR_NETNS": "ns7"}
+        assert resolve_backend("emulator", env=env).representors_unavailable() is None
+
+    def test_restart_runs_the_unit_restart_and_forgets_the_capabilities(self, vendor_cli):
+        from dataclasses import replace
+
+        from reconciler.model import ControllerInfo
+
+        vendor = resolve_backend("vendor", env={"VIRTNET_VENDOR_CLI": str(vendor_cli)})
+        ok = replace(vendor, restart_argv=("true",))
+        ok.cache.capabilities = ControllerInfo(max_hotplug_devices=16)
+        ok.restart()
+        assert ok.cache.capabilities is None
+        with pytest.raises(BackendError, match="controller restart failed"):
+            replace(vendor, restart_argv=("false",)).restart()
+
+    def test_the_emulator_restarts_through_its_cli(self, tmp_path):
+        emulated = resolve_backend("emulator", env={"VIRTNET_EMULATOR_ROOT": str(tmp_path)})
+        emulated.cli.runner.prefix = ("true",)  # stands in for virtnet-emu: any call succeeds
+        emulated.restart()
+        assert emulated.cli.calls == {"restart": 1}

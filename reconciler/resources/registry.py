@@ -9,9 +9,8 @@ by :mod:`reconciler.apply`, which may do I/O: this module must not import them).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from reconciler import keys
 from reconciler.model import Action
@@ -27,8 +26,7 @@ from reconciler.resources.base import Diff, Normalise
 __all__ = ["BY_SPEC_KIND", "DIFFS", "KINDS", "Kind"]
 
 
-@dataclass(frozen=True, slots=True)
-class Kind:
+class Kind(NamedTuple):
     """One kind's surface. ``name`` is its module under ``reconciler.resources``.
 
     ``spec_kind``: the ``kind:`` of its documents (None: nobody declares it, it is only

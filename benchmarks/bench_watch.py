@@ -39,33 +39,32 @@ def write_atomically(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def device_mtu(state_json: Path, pf: int, vf: int) -> int | None:
-    from reconciler.emulator.state import ControllerState
-
-    state = ControllerState.from_json(json.loads(state_json.read_bytes()))
-    for dev in state.devices.values():
-        if dev.pf_id == pf and dev.vf_id == vf:
-            return dev.mtu
-    return None
+def ledger_size(calls: Path) -> int:
+    try:
+        return calls.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
-def wait_for_mtu(state_json: Path, pf: int, vf: int, mtu: int, timeout: float = 30) -> float:
-    """Poll until the emulator shows ``mtu``; returns the perf_counter time it was seen."""
+def wait_for_mtu(calls: Path, since: int, mtu: int, timeout: float = 30) -> float:
+    """Poll the controller's call ledger until a modify to ``mtu`` landed; returns the
+    perf_counter time it was seen. The emulator's service appends a ledger line when
+    a call has taken effect, so this is the moment the controller runs the new MTU.
+    """
     deadline = time.perf_counter() + timeout
-    last = None
+    wanted = str(mtu)
     while time.perf_counter() < deadline:
-        try:
-            st = state_json.stat()
-            stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
-        except FileNotFoundError:
-            stamp = None
-        if stamp is not None and stamp != last:
-            last = stamp
-            try:
-                if device_mtu(state_json, pf, vf) == mtu:
-                    return time.perf_counter()
-            except (ValueError, OSError):
-                last = None  # caught mid-replace: look again
+        if ledger_size(calls) > since:
+            with calls.open("rb") as fh:
+                fh.seek(since)
+                for line in fh.read().splitlines():
+                    try:
+                        entry = json.loads(line)
+                    except ValueError:
+                        continue  # caught mid-append: read it next time
+                    argv = entry.get("argv") or []
+                    if entry.get("op") == "modify" and entry.get("ok") and wanted in argv:
+                        return time.perf_counter()
         time.sleep(0.002)
     raise TimeoutError(f"MTU {mtu} not seen within {timeout} s")
 
@@ -112,7 +111,7 @@ def measure(n: int, changes: int, thread: bool, debounce: float) -> list[float]:
         spec = box.state / "probe.yaml"
         spec.write_text(probe_spec(pf, vf, 1500))
         assert box.virtnet("apply").returncode == 0, "initial apply failed"
-        state_json = box.emu_root / "state.json"
+        calls = box.emu_root / "calls.jsonl"
         stop = start_watch(box, thread, debounce)
         try:
             time.sleep(3.0)  # first full cycle (cold parse, capabilities, firmware)
@@ -121,9 +120,10 @@ def measure(n: int, changes: int, thread: bool, debounce: float) -> list[float]:
                 # a new value every time: alternating two values trips the engine's apply
                 # loop guard after 3 rounds, even though the spec changed in between
                 mtu = 1600 + 8 * i
+                since = ledger_size(calls)
                 started = time.perf_counter()
                 write_atomically(spec, probe_spec(pf, vf, mtu))
-                latencies.append(wait_for_mtu(state_json, pf, vf, mtu) - started)
+                latencies.append(wait_for_mtu(calls, since, mtu) - started)
                 time.sleep(1.2)  # let the cycle's verification read finish: changes are apart
         finally:
             stop()

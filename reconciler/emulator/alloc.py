@@ -10,6 +10,7 @@ __all__ = [
     "SF_MIN",
     "STATIC_SF_BASE",
     "VF_SF_BASE",
+    "SfAllocator",
     "hotplug_bdf",
     "hotplug_port_of",
     "lowest_free",
@@ -68,3 +69,24 @@ def lowest_free(used: Iterable[int], start: int) -> int:
 def next_sf(used: set[int], base: int) -> int:
     """Next free SF number in a kind's range: static 1000+, hotplug 2000+, VF 3000+."""
     return lowest_free(used, base)
+
+
+class SfAllocator:
+    """``next_sf`` for many devices at once (controller start): each range keeps a cursor.
+
+    ``next_sf`` walks from the range base every time, which is quadratic over the
+    16384 VFs a start may create. Nothing is freed during a start, so starting from
+    the last number handed out gives the same answer. The caller marks a number used
+    (in the shared ``used`` set) once its device is admitted.
+    """
+
+    def __init__(self, used: set[int]) -> None:
+        self.used = used
+        self._cursor: dict[int, int] = {}
+
+    def take(self, base: int) -> int:
+        n = self._cursor.get(base, base)
+        while n in self.used:
+            n += 1
+        self._cursor[base] = n
+        return n

@@ -1,4 +1,7 @@
-"""Argument parsing: the vendor ``virtnet`` argv, plus the emulator-only subcommands."""
+"""Argument parsing: the vendor ``virtnet`` argv, plus the emulator-only subcommands.
+
+Imports argparse only: the thin client parses here before it talks to the service.
+"""
 
 from __future__ import annotations
 
@@ -43,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="virtnet", description="virtio-net controller CLI (emulated)")
     parser.add_argument("-v", "--version", action="store_true", help="show version")
     parser.add_argument("--netns", help="emulator: create SF representors in this netns")
+    parser.add_argument("--root", help="emulator: the emulated DPU's directory")
     sub = parser.add_subparsers(dest="op", parser_class=_Parser)
     _vendor(sub)
     _emulator(sub)
@@ -82,7 +86,9 @@ def _vendor(sub) -> None:
     que.add_argument("-c", "--max_count", type=int, required=True)
     sub.add_parser("log", help="set log level").add_argument("-l", "--level", required=True)
     upd = sub.add_parser("update", help="live update")
-    group = upd.add_mutually_exclusive_group(required=True)
+    # the page spells both "update status" and "update -t", "update --start" and "-s"
+    upd.add_argument("action", nargs="?", choices=("status",))
+    group = upd.add_mutually_exclusive_group()
     group.add_argument("-s", "--start", action="store_true")
     group.add_argument("-t", "--status", action="store_true")
     for name in ("version", "restart", "validate", "health"):
@@ -123,9 +129,55 @@ def _emulator(sub) -> None:
     mlx.add_argument("command", choices=("q", "query", "s", "set"))
     mlx.add_argument("items", nargs="*")
     for name in ("power-cycle", "stop", "start"):
-        sub.add_parser(name)
+        sub.add_parser(name, help=f"emulator: {name} (stop/start: as systemctl does)")
     sub.add_parser("calls").add_argument("--clear", action="store_true")
     dbg = sub.add_parser("debug", help="emulator: debug knobs")
     dbg.add_argument("what", choices=("migrating",))
     dbg.add_argument("-u", "--vuid", required=True)
     dbg.add_argument("state", choices=("on", "off"))
+    _service(sub)
+    _dpu(sub)
+
+
+def _service(sub) -> None:
+    serve = sub.add_parser("serve", help="emulator: run the controller service in the foreground")
+    serve.add_argument("--idle-timeout", type=float, help="exit after this many idle seconds")
+    serve.add_argument("--auto", action="store_true", help=argparse.SUPPRESS)
+    serve.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
+    svc = sub.add_parser("service", help="emulator: the service, as systemctl drives it")
+    svc.add_argument("action", choices=("start", "stop", "restart", "status"))
+    sub.add_parser("journal", help="emulator: the service log").add_argument(
+        "-n", "--lines", type=int, help="only the last N lines"
+    )
+    sub.add_parser("dump", help=argparse.SUPPRESS)
+
+
+def _dpu(sub) -> None:
+    sf = sub.add_parser("sf", help="emulator: SFs of other applications (devlink view)")
+    sf.add_argument("action", choices=("add", "del", "show", "budget"))
+    sf.add_argument("--port", type=int, default=0, help="PF (port) number: 0 or 1")
+    sf.add_argument("--sfnum", type=int)
+    sf.add_argument("--app", default="other")
+    sf.add_argument("-j", "--json", action="store_true")
+    udev = sub.add_parser("udev", help="emulator: udev rules naming SF representors")
+    udev.add_argument("action", choices=("add", "del", "show"))
+    udev.add_argument("--pf-num", type=int, default=0)
+    udev.add_argument("--sf-num", type=int)
+    udev.add_argument("--name")
+    sub.add_parser("install", help="emulator: install a controller package").add_argument(
+        "package_version"
+    )
+    mode = sub.add_parser("mode", help="emulator: controller builds and behaviours")
+    mode.add_argument("action", choices=("show", "set", "reset"))
+    mode.add_argument("items", nargs="*", metavar="NAME=VALUE")
+
+
+def parse_argv(argv: list[str]) -> argparse.Namespace:
+    """Parse, with the checks argparse cannot express; usage errors raise ArgvExit(2)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.op == "update" and not (args.start or args.status or args.action):
+        parser.error("update: one of -s/--start, -t/--status or status is required")
+    if args.op == "update" and args.start and args.action:
+        parser.error("update: --start and status are exclusive")
+    return args

@@ -1,75 +1,147 @@
-"""The emulated controller's operations: hotplug, unplug, modify, guest, host, live update, boot."""
+"""The emulated controller's operations: start, hotplug, unplug, modify, guest, host, update."""
 
 from __future__ import annotations
 
 import errno as E
+from collections import Counter
 from dataclasses import replace
 
 from reconciler.emulator import alloc
-from reconciler.emulator.boot import boot_devices
-from reconciler.emulator.conf import ConfView, conf_problems
+from reconciler.emulator.boot import SfBudget, boot_devices, build_vf, queue_pairs
+from reconciler.emulator.conf import ConfView, judge_conf
 from reconciler.emulator.features_cap import SUPPORTED_FEATURES
+from reconciler.emulator.modes import mode_value
+from reconciler.emulator.persist import Persist
 from reconciler.emulator.recovery import record_for
 from reconciler.emulator.state import (
     HOTPLUG,
     VF,
     ControllerState,
     Device,
+    DpuState,
     LiveUpdate,
 )
-from reconciler.emulator.store import Store
 
-__all__ = ["MAX_VIRT_QUEUES", "Controller", "VendorError"]
+__all__ = ["MAX_VIRT_QUEUES", "Controller", "StartRefused", "VendorError"]
 
 MAX_VIRT_QUEUES = 256
 _GUEST_FIELDS = ("mac", "mtu", "features", "num_msix", "num_queues", "max_queue_size")
 
 
 class VendorError(Exception):
-    """A JSON-RPC error the controller returns: ``code`` is minus a Linux errno."""
+    """A JSON-RPC error the controller returns: ``code`` is minus a Linux errno by default."""
 
-    def __init__(self, err: int, message: str) -> None:
+    def __init__(self, err: int, message: str, *, code: int | None = None) -> None:
         super().__init__(message)
         self.errno = err
         self.message = message
+        self.code = -err if code is None else code
+
+
+class StartRefused(Exception):
+    """The controller does not start (invalid virtnet.conf, SF pool not reservable, ...)."""
 
 
 class Controller:
-    """Operations on one :class:`ControllerState`; every check the vendor makes, no more."""
+    """Operations on one running controller; every check the vendor makes, no more.
 
-    def __init__(self, state: ControllerState, store: Store, now: float) -> None:
+    ``state`` is the controller's memory, ``dpu`` the DPU around it; records go
+    through ``persist`` as the controller writes them.
+    """
+
+    def __init__(self, state: ControllerState, dpu: DpuState, persist: Persist, now: float) -> None:
         self.state = state
-        self.store = store
+        self.dpu = dpu
+        self.persist = persist
         self.now = now
 
     @property
     def conf(self) -> ConfView:
         return ConfView(self.state.conf)
 
-    # ---- lifecycle -------------------------------------------------------------
-    def boot(self) -> None:
-        """(Re)start: read virtnet.conf, rebuild devices from firmware + host + records."""
-        raw = self.store.read_conf() or {}
-        problems = conf_problems(raw, self.state.profile.num_vf)
-        self.state.conf = raw if not problems else {}
-        self.state.running = bool(self.state.profile.emulation_enable)
-        self.state.started_at = self.now
-        self.state.update = replace(self.state.update, start=None)
-        if not self.state.running:
-            self.state.devices = {}
-            return
-        devices, fresh = boot_devices(
-            self.state.profile, self.state.sriov, self.conf, self.store.records()
-        )
-        self.state.devices = devices
-        self.store.write_records(fresh)
+    def mode(self, name: str):
+        return mode_value(self.dpu.modes, name)
 
-    def power_cycle(self) -> None:
-        """Next-boot firmware becomes current; the host re-creates its VFs, up to the new limit."""
-        self.state.profile = self.state.next_profile
-        num_pf, num_vf = self.state.profile.num_pf, self.state.profile.num_vf
-        self.state.sriov = [num_vf] * num_pf
-        self.boot()
+    # ---- lifecycle ---------------------------------------------------------------
+    def start(self) -> list[str]:
+        """Read virtnet.conf, reserve the SF pool, rebuild devices from firmware + host +
+        records; returns the log lines. Raises StartRefused with the controller's words.
+        """
+        profile = self.dpu.profile
+        lines = [f"virtio-net-controller {self.dpu.installed} starting"]
+        verdict = judge_conf(self.persist.read_conf(), profile.num_vf, self.mode("conf_invalid"))
+        if verdict.action == "refuse":
+            raise StartRefused(verdict.why)
+        if verdict.why:
+            lines.append(verdict.why)
+        conf = ConfView(verdict.conf)
+        lines += self._reserve_pool(conf)
+        budget = SfBudget(profile.total_sf, self._others(), self.dpu.sf_pool)
+        devices, fresh = boot_devices(
+            profile,
+            self.dpu.sriov,
+            conf,
+            self.persist.records(),
+            budget=budget,
+            taken_sfs={sf for _p, sf, _a in self.dpu.other_sfs},
+            udev=self.dpu.udev,
+        )
+        self.state.conf = verdict.conf
+        self.state.reset(devices)
+        self.state.started_at = self.now
+        self.state.update = LiveUpdate()
+        self.state.version = self.dpu.installed
+        self.persist.write_records(fresh)
+        lines.append(
+            f"started: {len(devices)} devices, emulation manager {conf.emulation_manager}, "
+            f"LAG {'on' if conf.is_lag else 'off'}"
+        )
+        return lines
+
+    def _reserve_pool(self, conf: ConfView) -> list[str]:
+        """sf_pool_percent of PF_TOTAL_SF per port, reserved at start (page); a pool kept
+        from the last run (sf_pool_force_destroy 0) is taken over as it is.
+        """
+        total, pct = self.dpu.profile.total_sf, conf.sf_pool_percent
+        want = total * pct // 100
+        lines, pools = [], {}
+        for dev, port in conf.port_devs.items():
+            kept = self.dpu.sf_pool.get(port, 0)
+            if want and kept != want:
+                others = self.dpu.others_on(port)
+                if others + want > total:
+                    raise StartRefused(
+                        f"failed to reserve an SF pool of {want} SFs on {dev} "
+                        f"(sf_pool_percent {pct} of PF_TOTAL_SF {total}): other applications "
+                        f"hold {others}, {total - others} free"
+                    )
+                lines.append(f"SF pool of {want} SFs reserved on {dev}")
+            elif want:
+                lines.append(f"SF pool of {want} SFs on {dev} kept from the last run")
+            if want:
+                pools[port] = want
+        self.dpu.sf_pool = pools
+        return lines
+
+    def stop(self) -> list[str]:
+        """The controller stops: with sf_pool_force_destroy 1 its SF pool is destroyed."""
+        if self.conf.sf_pool_force_destroy and self.dpu.sf_pool:
+            self.dpu.sf_pool = {}
+            return ["SF pool destroyed (sf_pool_force_destroy 1)"]
+        return []
+
+    def _others(self) -> Counter:
+        return Counter(port for port, _sf, _app in self.dpu.other_sfs)
+
+    def budget(self) -> SfBudget:
+        return SfBudget(self.dpu.profile.total_sf, self._others(), self.dpu.sf_pool)
+
+    def tick(self) -> None:
+        """A live update that ran its time is over: the new version runs from now on."""
+        upd = self.state.update
+        if upd.over(self.now) and upd.target is not None:
+            self.state.version = upd.target
+            self.state.update = replace(upd, target=None, last_status="success")
 
     # ---- lookup ----------------------------------------------------------------
     def find(self, pf_id: int | None, vf_id: int | None, vuid: str | None) -> Device:
@@ -90,15 +162,14 @@ class Controller:
         upd = self.state.update
         if not upd.active(self.now):
             return False
-        order = sorted(self.state.devices.values(), key=lambda d: (d.bdf_raw, d.vuid))
-        index = next(i for i, d in enumerate(order) if d.vuid == dev.vuid)
-        slot = upd.duration / len(order)
+        index = self.state.bdf_rank(dev.vuid)
+        slot = upd.duration / len(self.state.devices)
         return upd.start + index * slot <= self.now < upd.start + (index + 1) * slot
 
     def _put(self, dev: Device, *, record: bool = True) -> Device:
-        self.state.devices[dev.vuid] = dev
+        self.state.put(dev)
         if record and self.conf.recovery:
-            self.store.write_record(dev.vuid, record_for(dev))
+            self.persist.write_record(dev.vuid, record_for(dev))
         return dev
 
     # ---- hotplug / unplug --------------------------------------------------------
@@ -114,8 +185,8 @@ class Controller:
         legacy: bool = False,
     ) -> Device:
         """Create a hotplug PF on the lowest free switch port (reference 3.1)."""
-        self._refuse_during_update()
-        profile, ports = self.state.profile, self.conf.port_devs
+        self._refuse_hotplug_during_update()
+        profile, ports = self.dpu.profile, self.conf.port_devs
         if ib_device not in ports:
             hint = " (LAG is enabled: use the bond device)" if self.conf.is_lag else ""
             raise VendorError(E.EINVAL, f"Invalid ib device {ib_device}{hint}")
@@ -126,15 +197,12 @@ class Controller:
         if not 1 <= max_queues <= limit:
             raise VendorError(E.EINVAL, f"Invalid max queues {max_queues} (1-{limit})")
         feats = self.conf.features("static_pf") if features is None else _check_features(features)
-        hot = [d for d in self.state.devices.values() if d.kind == HOTPLUG]
-        if len(hot) >= profile.hotplug_ports:
+        if len(self.state.hot_ports) >= profile.hotplug_ports:
             raise VendorError(E.ENOSPC, "No free PCIe switch port for hotplug")
         pf_num = ports[ib_device]
         sf = self._sf_for_hotplug(sf_num, pf_num)
-        port = alloc.lowest_free((d.port for d in hot), 0)
-        pf_id = alloc.lowest_free(
-            (d.pf_id for d in self.state.devices.values() if d.kind != VF), profile.num_pf
-        )
+        port = alloc.lowest_free(self.state.hot_ports, 0)
+        pf_id = alloc.lowest_free(self.state.pf_ids, profile.num_pf)
         dev = Device(
             vuid=alloc.vuid_for(HOTPLUG, pf_id, port=port),
             kind=HOTPLUG,
@@ -152,14 +220,20 @@ class Controller:
             pf_num=pf_num,
             ib_dev=ib_device,
             legacy=legacy,
+            max_queue_pairs=queue_pairs(max_queues),
+            rep_name=self._udev_name(pf_num, sf),
         )
         return self._put(dev)
 
+    def _udev_name(self, pf_num: int, sf_num: int) -> str | None:
+        """A udev rule's name for a new representor, unless another representor has it."""
+        name = self.dpu.udev.get((pf_num, sf_num))
+        return None if name is None or name in self.state.rep_names else name
+
     def _sf_for_hotplug(self, pinned: int | None, pf_num: int) -> int:
-        used = {d.sf_num for d in self.state.devices.values()}
-        on_port = sum(1 for d in self.state.devices.values() if d.pf_num == pf_num)
-        if on_port >= self.state.profile.total_sf:
+        if not self.budget().fits(pf_num, self.state.per_port[pf_num] + 1):
             raise VendorError(E.ENOSPC, f"No free SF on port {pf_num} (PF_TOTAL_SF exhausted)")
+        used = self.state.sf_used | {sf for _p, sf, _a in self.dpu.other_sfs}
         if pinned is None:
             return alloc.next_sf(used, alloc.HOTPLUG_SF_BASE)
         if pinned < alloc.SF_MIN:
@@ -169,16 +243,18 @@ class Controller:
         return pinned
 
     def unplug(self, dev: Device) -> None:
-        self._refuse_during_update()
+        self._refuse_hotplug_during_update()
         if dev.kind != HOTPLUG:
             raise VendorError(E.EPERM, "Only hotplug PF devices can be unplugged")
         if self.migrating(dev):
             raise VendorError(E.EBUSY, "Device is migrating, try again later")
-        del self.state.devices[dev.vuid]
-        self.store.delete_record(dev.vuid)
+        self.state.remove(dev.vuid)
+        self.persist.delete_record(dev.vuid)
 
-    def _refuse_during_update(self) -> None:
-        if self.state.update.active(self.now):
+    def _refuse_hotplug_during_update(self) -> None:
+        # the page: all commands keep working during a live update; the v24.07 page
+        # refused hotplug/unplug: mode update_hotplug=refuse models that build
+        if self.mode("update_hotplug") == "refuse" and self.state.update.active(self.now):
             raise VendorError(E.EBUSY, "Live update in progress, try again later")
 
     # ---- modify ------------------------------------------------------------------
@@ -211,13 +287,9 @@ class Controller:
 
     def _check_vf_msix(self, dev: Device, msix: int) -> int:
         """VF MSI-X come from the PF's shared pool (reference 7.3): default x NUM_VF vectors."""
-        profile = self.state.profile
+        profile = self.dpu.profile
         pool = profile.vf_msix * profile.num_vf
-        others = sum(
-            d.num_msix
-            for d in self.state.devices.values()
-            if d.kind == VF and d.pf_id == dev.pf_id and d.vuid != dev.vuid
-        )
+        others = self.state.vf_msix[dev.pf_id] - dev.num_msix
         if not 2 <= msix <= min(pool - others, MAX_VIRT_QUEUES):
             raise VendorError(E.EINVAL, f"Invalid MSI-X number {msix} (pool has {pool - others})")
         return msix
@@ -238,49 +310,43 @@ class Controller:
         return self._put(replace(dev, dev_status=0, pending=(), **pending), record=False)
 
     def host_sriov(self, pf_id: int, numvfs: int) -> None:
-        """The host writes sriov_numvfs; destroyed VFs lose their recovery files (matrix)."""
-        profile = self.state.profile
-        if not 0 <= pf_id < profile.num_pf:
-            raise VendorError(E.ENODEV, f"No static PF {pf_id}")
-        if not 0 <= numvfs <= profile.num_vf:
-            raise VendorError(E.EINVAL, f"numvfs must be 0-{profile.num_vf}")
-        self._refuse_during_update()
-        while len(self.state.sriov) < profile.num_pf:
-            self.state.sriov.append(0)
-        self.state.sriov[pf_id] = numvfs
-        for vuid, rec in self.store.records().items():
-            if (
-                rec.get("function_type") == "vf"
-                and rec.get("pf_id") == pf_id
-                and int(rec.get("vf_id", -1)) >= numvfs
-            ):
-                self.store.delete_record(vuid)
-        if not self.state.running:
-            return
-        keep = {
-            v: d
-            for v, d in self.state.devices.items()
-            if not (d.kind == VF and d.pf_id == pf_id and d.vf_id >= numvfs)
-        }
-        self.state.devices = keep
-        self._create_missing_vfs()
+        """The host writes sriov_numvfs: VFs appear or go; destroyed VFs lose their records.
 
-    def _create_missing_vfs(self) -> None:
-        devices, fresh = boot_devices(
-            self.state.profile, self.state.sriov, self.conf, self.store.records()
-        )
-        for vuid, dev in devices.items():
-            if vuid not in self.state.devices and dev.kind == VF:
-                self.state.devices[vuid] = dev
-                if vuid in fresh:
-                    self.store.write_record(vuid, fresh[vuid])
+        Allowed during a live update (page: "VF creation/deletion works as well").
+        """
+        old = host_set_sriov(self.dpu, self.persist, pf_id, numvfs)
+        for vf_id in range(numvfs, old):
+            dev = self.state.by_pf(pf_id, vf_id)
+            if dev is not None:
+                self.state.remove(dev.vuid)
+        parent = self.state.by_pf(pf_id)
+        pairs = parent.max_queue_pairs if parent is not None else 1
+        budget = self.budget()
+        sfs = alloc.SfAllocator(self.state.sf_used | {sf for _p, sf, _a in self.dpu.other_sfs})
+        for vf_id in range(old, numvfs):
+            vuid = alloc.vuid_for(VF, pf_id, vf_id)
+            if vuid in self.state.devices:
+                continue
+            rec = self.persist.record(vuid) if self.conf.recovery else None
+            dev = build_vf(pf_id, vf_id, self.dpu.profile, self.conf, rec or {}, sfs, pairs)
+            if dev.sf_num in sfs.used or not budget.fits(
+                dev.pf_num, self.state.per_port[dev.pf_num] + 1
+            ):
+                continue  # no SF for it: not created, as at start
+            dev = replace(dev, rep_name=self._udev_name(dev.pf_num, dev.sf_num))
+            self.state.put(dev)
+            sfs.used.add(dev.sf_num)
+            if self.conf.recovery and record_for(dev) != rec:
+                self.persist.write_record(vuid, record_for(dev))
 
     # ---- live update -------------------------------------------------------------
     def update_start(self, duration: float) -> None:
         if self.state.update.active(self.now):
             raise VendorError(E.EBUSY, "Live update already in progress")
         last = self._last_update_status()
-        self.state.update = LiveUpdate(start=self.now, duration=duration, last_status=last)
+        self.state.update = LiveUpdate(
+            start=self.now, duration=duration, last_status=last, target=self.dpu.installed
+        )
 
     def _last_update_status(self) -> str:
         upd = self.state.update
@@ -301,6 +367,24 @@ class Controller:
             "last live update status": self._last_update_status(),
             "time_used (s)": used,
         }
+
+
+def host_set_sriov(dpu: DpuState, persist: Persist, pf_id: int, numvfs: int) -> int:
+    """The host side of sriov_numvfs (works with the controller stopped too); returns the
+    old count. VF records of destroyed VFs are deleted (page's recovery matrix).
+    """
+    profile = dpu.profile
+    if not 0 <= pf_id < profile.num_pf:
+        raise VendorError(E.ENODEV, f"No static PF {pf_id}")
+    if not 0 <= numvfs <= profile.num_vf:
+        raise VendorError(E.EINVAL, f"numvfs must be 0-{profile.num_vf}")
+    while len(dpu.sriov) < profile.num_pf:
+        dpu.sriov.append(0)
+    old = dpu.sriov[pf_id]
+    dpu.sriov[pf_id] = numvfs
+    for vf_id in range(numvfs, profile.num_vf):
+        persist.delete_record(alloc.vuid_for(VF, pf_id, vf_id))
+    return old
 
 
 def _check_mac(mac: str) -> None:

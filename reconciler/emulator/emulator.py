@@ -1,146 +1,72 @@
-"""The embedded controller's front door: ``Emulator(root).run(argv)`` -> (code, stdout, stderr)."""
+"""The embedded controller in process, for tests: ``Emulator(root).run(argv)`` -> (code, out, err).
+
+Same client, same core, same bytes as the ``virtnet-emu`` executable. With a root, the
+service for it runs in a thread of this process (subprocess clients of the same root
+reach it through its socket) unless another process already serves that root; with
+``root=None`` everything lives in memory and nothing is served.
+"""
 
 from __future__ import annotations
 
-import errno as E
-import io
-import os
+import json
 import time
-from contextlib import ExitStack, redirect_stderr, redirect_stdout
-from dataclasses import replace
 from pathlib import Path
 
-from reconciler.emulator import handlers
-from reconciler.emulator.argv import ArgvExit, build_parser
-from reconciler.emulator.controller import Controller, VendorError
+from reconciler.emulator.client import Retry, Starter, execute, start_lock
+from reconciler.emulator.controller import StartRefused
+from reconciler.emulator.core import Core
 from reconciler.emulator.faults import FaultConfig
 from reconciler.emulator.firmware import FirmwareProfile
-from reconciler.emulator.render import connect_error, error_text
-from reconciler.emulator.state import ControllerState, Device
-from reconciler.emulator.store import CorruptState, FileStore, MemoryStore
+from reconciler.emulator.modes import mode_value
+from reconciler.emulator.persist import CorruptState, MemoryPersist, Persist
+from reconciler.emulator.service import Busy, host_in_process, hosted
+from reconciler.emulator.state import Device, DpuState
+from reconciler.emulator.wire import NoReply
 
-__all__ = ["CLI_VERSION", "Emulator"]
+__all__ = ["Emulator"]
 
-CLI_VERSION = "v24.10.16"
 Result = tuple[int, str, str]
 
 
 class Emulator:
-    """One emulated DPU. ``root=None`` keeps everything in memory (no files at all).
-
-    ``run`` is what the ``virtnet-emu`` executable does, so the in-process driver and
-    the subprocess driver see byte-identical output. The typed helpers below are for
-    tests that want values rather than text.
-    """
+    """One emulated DPU. ``run`` is what the ``virtnet-emu`` executable does; the typed
+    helpers below are for tests that want values rather than text."""
 
     def __init__(self, root: Path | str | None = None, *, netns: str | None = None) -> None:
-        self.store = FileStore(Path(root)) if root is not None else MemoryStore()
+        self.root = None if root is None else Path(root).absolute()
         self.netns = netns
+        if self.root is None:
+            self.store = MemoryPersist()
+            self._starter: Starter = _MemoryStarter(self.store)
+        else:
+            self.store = Persist(self.root)
+            self._starter = _InProcessStarter()
 
-    # ---- the CLI -------------------------------------------------------------------
     def run(self, argv: list[str]) -> Result:
-        out, err = io.StringIO(), io.StringIO()
-        with redirect_stdout(out), redirect_stderr(err):
-            try:
-                args = build_parser().parse_args(argv)
-            except ArgvExit as exc:
-                return exc.status, out.getvalue(), err.getvalue()
-        if args.version:
-            return 0, CLI_VERSION + "\n", ""
-        if args.op is None:
-            return 2, "", build_parser().format_usage()
-        with ExitStack() as stack:
-            try:
-                stack.enter_context(self.store.lock())
-            except OSError as exc:
-                root = getattr(self.store, "root", "?")
-                return 1, "", f"ERR: emulator root {root} is unusable: {exc.strerror or exc}\n"
-            try:
-                return self._locked(args, list(argv))
-            except CorruptState as exc:
-                return 1, "", _corrupt_text(exc)
-
-    def _locked(self, args, argv: list[str]) -> Result:
-        now = time.time()
-        # init replaces the state wholesale, so it must work even when state.json is corrupt
-        state = None if args.op == "init" else self._load()
-        if args.op == "init" or state is None:
-            state = handlers.init_state(self.store, args if args.op == "init" else None, now)
-            if args.op == "init":
-                return self._finish(state, args, argv, (0, handlers.ok_text(), ""), True)
-        netns = args.netns or self.netns or os.environ.get("VIRTNET_EMULATOR_NETNS")
-        if netns:
-            state.netns = netns
-        ctrl = Controller(state, self.store, now)
-        if args.op in handlers.EMULATOR_OPS:
-            try:
-                result, mutated = handlers.EMULATOR_OPS[args.op](ctrl, args)
-            except VendorError as exc:
-                result, mutated = (1, error_text(args.op, None, exc.errno, exc.message), ""), False
-            return self._finish(state, args, argv, result, mutated)
-        return self._vendor_call(ctrl, args, argv)
-
-    def _vendor_call(self, ctrl: Controller, args, argv: list[str]) -> Result:
-        state = ctrl.state
-        if not state.running:
-            return self._finish(state, args, argv, (1, "", connect_error()), False)
-        faults, verdict = state.faults.judge(args.op)
-        state.faults = faults
-        if verdict.latency_ms:
-            time.sleep(verdict.latency_ms / 1000)
-        if verdict.fail:
-            text = error_text(args.op, handlers.params_of(args), E.EIO, "injected fault")
-            return self._finish(state, args, argv, (1, text, ""), True)
-        try:
-            result, mutated = handlers.VENDOR_OPS[args.op](ctrl, args)
-        except VendorError as exc:
-            text = error_text(args.op, handlers.params_of(args), exc.errno, exc.message)
-            result, mutated = (1, text, ""), False
-        if verdict.crash:
-            # the work is done, the reply is lost: the controller dies and recovers
-            ctrl.boot()
-            return self._finish(state, args, argv, (1, "", connect_error()), True)
-        return self._finish(state, args, argv, result, mutated or faults.armed)
-
-    def _finish(self, state, args, argv, result: Result, mutated: bool) -> Result:
-        if mutated:
-            if state.netns:
-                _sync_netns(state)
-            self.store.save(state.to_json(), _mlx_json(state))
-        if args.op != "calls":
-            entry = {"op": args.op, "argv": argv, "ok": result[0] == 0, "ts": time.time()}
-            self.store.log_call(entry)
-        return result
-
-    def _load(self) -> ControllerState | None:
-        """The saved state; one that parses but does not fit the schema is CorruptState too."""
-        data = self.store.load()
-        if data is None:
-            return None
-        try:
-            return ControllerState.from_json(data)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            path = getattr(self.store, "state_path", "state")
-            raise CorruptState(path, f"{type(exc).__name__}: {exc}") from exc
+        return execute(list(argv), root=self.root, starter=self._starter, netns=self.netns)
 
     # ---- typed helpers for tests -----------------------------------------------------
-    def state(self) -> ControllerState:
-        """A snapshot of the controller state (auto-initialised like any first call)."""
-        with self.store.lock():
-            state = self._load()
-            if state is None:
-                state = handlers.init_state(self.store, None, time.time())
-                self.store.save(state.to_json(), _mlx_json(state))
-            return state
+    def dump(self) -> dict:
+        code, out, err = self.run(["dump"])
+        if code != 0:
+            raise RuntimeError(f"virtnet-emu dump failed: {(out + err).strip()}")
+        return json.loads(out)
 
     def devices(self) -> list[Device]:
-        return handlers.ordered(self.state().devices.values())
+        """The running controller's devices, in list order (started on first use)."""
+        return [Device.from_row(row) for row in self.dump()["devices"]]
 
     def device(self, vuid: str) -> Device:
-        return self.state().devices[vuid]
+        return next(d for d in self.devices() if d.vuid == vuid)
+
+    def dpu(self) -> DpuState:
+        return DpuState.from_json(self.dump()["dpu"])
 
     def profile(self) -> FirmwareProfile:
-        return self.state().profile
+        return self.dpu().profile
+
+    def faults(self) -> FaultConfig:
+        return self.dpu().faults
 
     def records(self) -> dict[str, dict]:
         return self.store.records()
@@ -148,36 +74,95 @@ class Emulator:
     def calls(self) -> list[dict]:
         return self.store.calls()
 
-    def faults(self) -> FaultConfig:
-        return self.state().faults
-
-    def set_conf(self, conf: dict) -> None:
-        """Write ``virtnet.conf`` (read at the next init/start/restart)."""
-        if isinstance(self.store, MemoryStore):
-            self.store.conf = dict(conf)
-        else:
-            import json
-
-            self.store.root.mkdir(parents=True, exist_ok=True)
-            self.store.conf_path.write_text(json.dumps(conf, indent=2))
+    def set_conf(self, conf: object) -> None:
+        """Write ``virtnet.conf`` (read at the next start/restart)."""
+        self.store.write_conf(conf)
 
 
-def _corrupt_text(exc: CorruptState) -> str:
-    """The one stderr line for an unusable state.json, with the way out."""
-    return (
-        f"ERR: emulator state {exc.path} is corrupt: {exc.reason}; "
-        "remove it or run virtnet-emu init --force\n"
-    )
+class _DirectChannel:
+    """Calls into a service this process hosts, queued with its socket calls."""
+
+    def __init__(self, host) -> None:
+        self.host = host
+
+    def call(self, request: bytes) -> bytes:
+        try:
+            response = self.host.direct(request)
+        except Busy:
+            self.host.finished.wait(60)
+            raise Retry from None
+        if response is None:
+            raise NoReply("the controller died mid-call")
+        return response
 
 
-def _mlx_json(state: ControllerState) -> dict:
-    return {"current": state.profile.to_params(), "next_boot": state.next_profile.to_params()}
+class _InProcessStarter(Starter):
+    """A root's service runs in a thread here, unless another process serves it."""
+
+    def reach(self, root: Path):
+        host = hosted(root)
+        return _DirectChannel(host) if host is not None else super().reach(root)
+
+    def start(self, root: Path):
+        with start_lock(root):
+            channel = self.reach(root)
+            if channel is not None:
+                return channel
+            try:
+                return _DirectChannel(host_in_process(root))
+            except (Busy, StartRefused, CorruptState, OSError):
+                return None
 
 
-def _sync_netns(state: ControllerState) -> None:
-    from reconciler.emulator.representors import sync_representors
+class _MemoryStarter(Starter):
+    """No files, no threads: the core is called directly; 'running' is its controller."""
 
-    index = sync_representors(state.netns, (d.representor for d in state.devices.values()))
-    for vuid, dev in list(state.devices.items()):
-        if dev.ifindex != index.get(dev.representor, 0):
-            state.devices[vuid] = replace(dev, ifindex=index.get(dev.representor, 0))
+    def __init__(self, persist: MemoryPersist) -> None:
+        self.core = Core(persist)
+        self.core.serving = False
+
+    def reach(self, root):
+        return _MemoryChannel(self.core) if self.core.running else None
+
+    def start(self, root):
+        try:
+            with self.core.lock:
+                self.core.start_controller()
+        except StartRefused:
+            return None
+        return _MemoryChannel(self.core)
+
+    def offline(self, root, request: bytes) -> bytes | None:
+        with self.core.lock:
+            return self.core.execute(json.loads(request), _no_fault()).response
+
+    def dpu_flags(self, root):
+        dpu = self.core.dpu
+        return dpu.stopped, bool(dpu.profile.emulation_enable)
+
+    def wait_released(self, root) -> None:
+        return None
+
+
+class _MemoryChannel:
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    def call(self, request: bytes) -> bytes:
+        core, req = self.core, json.loads(request)
+        with core.lock:
+            verdict = core.judge(req)
+            deadline = float(mode_value(core.dpu.modes, "call_deadline_s"))
+        if verdict.latency_ms:
+            time.sleep(min(verdict.latency_ms / 1000, deadline))
+        with core.lock:
+            outcome = core.execute(req, verdict)
+        if outcome.response is None:
+            raise NoReply("the controller died mid-call")
+        return outcome.response
+
+
+def _no_fault():
+    from reconciler.emulator.faults import Verdict
+
+    return Verdict()

@@ -1,212 +1,219 @@
-"""One handler per subcommand: parsed argv in, (exit code, stdout, stderr) and 'mutated' out."""
+"""The vendor methods: JSON-RPC params in, a result (or a VendorError) out, as the controller."""
 
 from __future__ import annotations
 
 import errno as E
-import os
-from collections.abc import Iterable
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
-from reconciler.emulator import mlxconfig
-from reconciler.emulator.conf import conf_problems
-from reconciler.emulator.controller import MAX_VIRT_QUEUES, Controller, VendorError
-from reconciler.emulator.faults import MUTATING_OPS, FaultConfig
+from reconciler.emulator.conf import ConfView, conf_problems
+from reconciler.emulator.controller import MAX_VIRT_QUEUES, Controller, StartRefused, VendorError
 from reconciler.emulator.features_cap import SUPPORTED_FEATURES
-from reconciler.emulator.firmware import DEFAULT_PROFILE
-from reconciler.emulator.render import bitfield, device_object, success_text
-from reconciler.emulator.state import ControllerState, Device, bdf_text
-from reconciler.emulator.store import Store
+from reconciler.emulator.render import (
+    DEVICE_PAD,
+    DeviceTexts,
+    bitfield,
+    device_object,
+    devices_result_text,
+    indented,
+)
+from reconciler.emulator.state import Device, bdf_text
 from reconciler.features import FEATURE_BITS
 
-__all__ = ["EMULATOR_OPS", "VENDOR_OPS", "init_state", "ok_text", "ordered", "params_of"]
+__all__ = ["OK", "VENDOR_METHODS", "Call", "ControllerDown", "Params", "Rendered"]
 
-CONTROLLER_VERSION = "v24.10.16"
-_OK = {"errno": 0, "errstr": "Success"}
+OK = {"errno": 0, "errstr": "Success"}
 _NAMES = {bit: name for name, bit in FEATURE_BITS.items()}
+# JSON-RPC 2.0: the method does not exist (an old controller asked for "update")
+METHOD_NOT_FOUND = -32601
 
 
-def ok_text(params: dict | None = None) -> str:
-    return success_text(_OK, params)
+class Params:
+    """Request params with attribute access; an absent param reads as None."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: dict) -> None:
+        self._values = values
+
+    def __getattr__(self, name: str):
+        return self._values.get(name)
+
+    def get(self, name: str, default=None):
+        return self._values.get(name, default)
 
 
-def ordered(devices: Iterable[Device]) -> list[Device]:
-    """Devices in the order the controller lists them: by pf_id, a PF before its VFs."""
-    return sorted(devices, key=lambda d: (d.pf_id, -1 if d.vf_id is None else d.vf_id))
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A result already rendered as ``json.dumps(result, indent=2)`` would."""
+
+    text: str
 
 
-def params_of(args) -> dict:
-    """The request params the vendor client echoes (only what the user gave)."""
-    skip = {"op", "netns", "version", "all", "brief", "latency_stats", "target"}
-    out = {
-        k: v for k, v in vars(args).items() if k not in skip and v is not None and v is not False
-    }
-    if "features" in out:
-        out["features"] = hex(out["features"])
-    return out
+class ControllerDown(VendorError):
+    """The call was answered, then the controller is gone (a restart that could not start)."""
 
 
-def init_state(store: Store, args, now: float) -> ControllerState:
-    """A fresh controller: the default profile, or the one ``init`` asked for."""
-    profile = DEFAULT_PROFILE
-    if args is not None:
-        values = {
-            "num_pf": args.num_pf,
-            "num_vf": args.num_vf,
-            "num_msix": args.num_msix,
-            "switch_ports": args.switch_ports,
-            "total_sf": args.total_sf,
-        }
-        profile = replace(profile, **{k: v for k, v in values.items() if v is not None})
-        if args.switch_ports == 0:
-            profile = replace(profile, switch_enable=0)
-        if args.total_sf is None:  # big profiles get enough SFs for every device
-            need = profile.num_pf * (1 + profile.num_vf) + profile.hotplug_ports
-            profile = replace(profile, total_sf=max(profile.total_sf, need))
-        if args.force:
-            store.clear_records()
-    numvfs = profile.num_vf if args is None or args.sriov_numvfs is None else args.sriov_numvfs
-    state = ControllerState(
-        profile=profile, next_profile=profile, sriov=[min(numvfs, profile.num_vf)] * profile.num_pf
-    )
-    Controller(state, store, now).boot()
-    return state
+@dataclass
+class Call:
+    """One method call: the controller, the params, and what the service keeps for it."""
+
+    ctrl: Controller
+    p: Params
+    texts: DeviceTexts = field(default_factory=DeviceTexts)
+    update_seconds: float = 2.0
+    log: list[str] = field(default_factory=list)  # lines for the service log
 
 
-# ---- vendor subcommands ----------------------------------------------------------------
-def _hotplug(ctrl: Controller, args):
-    dev = ctrl.hotplug(
-        args.ib_device,
-        args.mac,
-        args.mtu,
-        args.max_queues,
-        args.max_queue_size,
-        args.features,
-        args.sf_num,
-        args.legacy,
-    )
-    result = {
-        "bdf": bdf_text(dev.bdf_raw, padded=False),
-        "vuid": dev.vuid,
+def _hotplug(call: Call):
+    p = call.p
+    dev = call.ctrl.hotplug(
+        p.ib_device, p.mac, p.mtu, p.max_queues, p.max_queue_size, p.features, p.sf_num,
+        bool(p.legacy),
+    )  # fmt: skip
+    result = {"bdf": bdf_text(dev.bdf_raw, padded=False)}
+    if call.ctrl.mode("hotplug_vuid"):  # older controllers answer without it
+        result["vuid"] = dev.vuid
+    result |= {
         "id": dev.pf_id,
         "transitional": int(dev.legacy),
         "sf_rep_net_device": dev.representor,
         "mac": dev.mac.upper(),
-        **_OK,
+        **OK,
     }
-    return (0, success_text(result, params_of(args)), ""), True
+    return result
 
 
-def _select(ctrl: Controller, args) -> Device:
-    if args.vuid is None and args.pf_id is None:
+def _select(call: Call) -> Device:
+    p = call.p
+    if p.vuid is None and p.pf_id is None:
         raise VendorError(E.EINVAL, "Specify a device with -p [-v] or -u")
-    return ctrl.find(args.pf_id, getattr(args, "vf_id", None), args.vuid)
+    return call.ctrl.find(p.pf_id, p.vf_id, p.vuid)
 
 
-def _unplug(ctrl: Controller, args):
-    ctrl.unplug(_select(ctrl, args))
-    return (0, ok_text(params_of(args)), ""), True
+def _unplug(call: Call):
+    call.ctrl.unplug(_select(call))
+    return OK
 
 
-def _objects(ctrl: Controller, devices: Iterable[Device], brief: bool) -> list[dict]:
-    return [
-        device_object(d, brief=brief, migrating=ctrl.migrating(d), features_names=_NAMES)
-        for d in ordered(devices)
-    ]
+def _devices_text(call: Call, devices: list[Device], brief: bool, head: dict) -> Rendered:
+    ctrl, show_status = call.ctrl, bool(call.ctrl.mode("dev_status"))
+    texts = []
+    for dev in devices:
+        if ctrl.migrating(dev):
+            obj = device_object(dev, brief=brief, migrating=True, features_names=_NAMES)
+            texts.append(indented(obj, DEVICE_PAD))
+        else:
+            texts.append(call.texts.text(dev, brief=brief, dev_status=show_status, names=_NAMES))
+    return Rendered(devices_result_text(head, texts, OK))
 
 
-def _list(ctrl: Controller, args):
-    state, profile = ctrl.state, ctrl.state.profile
+def _list(call: Call):
+    ctrl = call.ctrl
+    profile, conf = ctrl.dpu.profile, ConfView(ctrl.state.conf)
     caps = {
-        "emulation_manager": ctrl.conf.static_dev,
+        "emulation_manager": conf.emulation_manager,
+        "is_lag": int(conf.is_lag),
         "max_hotplug_devices": str(profile.hotplug_ports),
         "max_virt_net_devices": str(profile.num_pf * (1 + profile.num_vf) + profile.hotplug_ports),
         "max_virt_queues": str(min(profile.num_msix, MAX_VIRT_QUEUES)),
         "supported_features": bitfield(SUPPORTED_FEATURES, _NAMES),
-        "sf_pool_size": profile.total_sf * ctrl.conf.sf_pool_percent // 100,
+        "sf_pool_size": max(ctrl.dpu.sf_pool.values(), default=0),
     }
-    result = {"controller": caps, "devices": _objects(ctrl, state.devices.values(), True), **_OK}
-    return (0, success_text(result), ""), False
+    return _devices_text(call, ctrl.state.ordered(), True, {"controller": caps})
 
 
-def _query(ctrl: Controller, args):
-    devices = list(ctrl.state.devices.values()) if args.all else [_select(ctrl, args)]
-    result = {"devices": _objects(ctrl, devices, args.brief), **_OK}
-    return (0, success_text(result, params_of(args)), ""), False
+def _query(call: Call):
+    devices = call.ctrl.state.ordered() if call.p.all else [_select(call)]
+    return _devices_text(call, devices, bool(call.p.brief), {})
 
 
-def _stats(ctrl: Controller, args):
-    devices = list(ctrl.state.devices.values()) if args.all else [_select(ctrl, args)]
+def _stats(call: Call):
+    devices = call.ctrl.state.ordered() if call.p.all else [_select(call)]
     rows = [
         {"vuid": d.vuid, "rx_packets": "0", "tx_packets": "0", "rx_bytes": "0", "tx_bytes": "0"}
-        for d in ordered(devices)
+        for d in devices
     ]
-    return (0, success_text({"devices": rows, **_OK}, params_of(args)), ""), False
+    return {"devices": rows, **OK}
 
 
 _MODIFY_FIELDS = ("mac", "mtu", "features", "num_msix", "max_queue_size")
 
 
-def _modify(ctrl: Controller, args):
-    dev = _select(ctrl, args)
-    if args.target == "queue":
-        ctrl.modify_queue(dev, args.event_mode, args.period, args.max_count)
-        return (0, ok_text(params_of(args)), ""), True
-    changes = {k: getattr(args, k) for k in _MODIFY_FIELDS if getattr(args, k) is not None}
+def _modify(call: Call):
+    p = call.p
+    dev = _select(call)
+    if p.target == "queue":
+        call.ctrl.modify_queue(dev, p.event_mode, p.period, p.max_count)
+        return OK
+    changes = {k: p.get(k) for k in _MODIFY_FIELDS if p.get(k) is not None}
     if not changes:
         raise VendorError(E.EINVAL, "Nothing to modify")
-    ctrl.modify_device(dev, changes)
-    return (0, ok_text(params_of(args)), ""), True
+    call.ctrl.modify_device(dev, changes)
+    return OK
 
 
-def _log(ctrl: Controller, args):
-    ctrl.state.log_level = args.level
-    return (0, ok_text({"level": args.level}), ""), True
+def _log(call: Call):
+    call.ctrl.state.log_level = call.p.level
+    return OK
 
 
-def _version(ctrl: Controller, args):
-    result = [
-        {"Original Controller": CONTROLLER_VERSION},
-        {"Destination Controller": CONTROLLER_VERSION},
+def _version(call: Call):
+    """Page: the versions of the controller running and of the one just installed."""
+    return [
+        {"Original Controller": call.ctrl.state.version},
+        {"Destination Controller": call.ctrl.dpu.installed},
     ]
-    return (0, success_text(result), ""), False
 
 
-def _update(ctrl: Controller, args):
-    if args.status:
-        return (0, success_text(ctrl.update_status()), ""), False
-    seconds = float(os.environ.get("VIRTNET_EMULATOR_UPDATE_SECONDS", "2.0"))
-    ctrl.update_start(seconds)
-    return (0, ok_text(), ""), True
+def _update(call: Call):
+    if call.ctrl.mode("update") == "unsupported":
+        raise VendorError(E.EOPNOTSUPP, "Method not found", code=METHOD_NOT_FOUND)
+    if call.p.status or call.p.action == "status":
+        return call.ctrl.update_status()
+    call.ctrl.update_start(call.update_seconds)
+    return OK
 
 
-def _restart(ctrl: Controller, args):
-    ctrl.boot()
-    return (0, ok_text(), ""), True
-
-
-def _validate(ctrl: Controller, args):
+def _restart(call: Call):
+    """Fast restart in the service (24.10+): the same rebuild from records as a start."""
+    ctrl = call.ctrl
+    call.log += ctrl.stop()
     try:
-        raw = ctrl.store.read_conf() or {}
+        call.log += ctrl.start()
+    except StartRefused as exc:
+        call.log.append(str(exc))
+        raise ControllerDown(E.EINVAL, f"controller restart failed: {exc}") from None
+    call.texts.clear()
+    return OK
+
+
+def _validate(call: Call):
+    import json
+
+    text = call.ctrl.persist.read_conf()
+    try:
+        raw = {} if text is None else json.loads(text)
     except ValueError as exc:
         raise VendorError(E.EINVAL, f"virtnet.conf is not valid JSON: {exc}") from None
-    problems = conf_problems(raw, ctrl.state.profile.num_vf)
+    problems = conf_problems(raw, call.ctrl.dpu.profile.num_vf)
     if problems:
         raise VendorError(E.EINVAL, "; ".join(problems))
-    return (0, ok_text(), ""), False
+    return OK
 
 
-def _health(ctrl: Controller, args):
-    result = {
+def _health(call: Call):
+    state = call.ctrl.state
+    return {
         "status": "healthy",
-        "devices": len(ctrl.state.devices),
+        "devices": len(state.devices),
         # when the controller last started: the reconciler keys apply-loop detection on it
-        "started_at": f"{ctrl.state.started_at:.3f}",
-        **_OK,
+        "started_at": f"{state.started_at:.3f}",
+        **OK,
     }
-    return (0, success_text(result), ""), False
 
 
-VENDOR_OPS = {
+VENDOR_METHODS: dict[str, Callable[[Call], object]] = {
     "hotplug": _hotplug,
     "unplug": _unplug,
     "list": _list,
@@ -220,89 +227,5 @@ VENDOR_OPS = {
     "health": _health,
     "stats": _stats,
 }
-
-
-# ---- emulator-only subcommands ---------------------------------------------------------
-def _guest(ctrl: Controller, args):
-    if not ctrl.state.running:
-        raise VendorError(E.ENODEV, "controller is stopped")
-    dev = _select(ctrl, args)
-    (ctrl.guest_bind if args.action == "bind" else ctrl.guest_unbind)(dev)
-    return (0, ok_text(), ""), True
-
-
-def _host(ctrl: Controller, args):
-    ctrl.host_sriov(args.pf_id, args.numvfs)
-    return (0, ok_text(), ""), True
-
-
-def _fault(ctrl: Controller, args):
-    if args.action == "clear":
-        ctrl.state.faults = FaultConfig()
-    else:
-        ops = tuple(args.ops.split(",")) if args.ops else MUTATING_OPS
-        ctrl.state.faults = FaultConfig(
-            fail_nth=args.fail_nth,
-            fail_rate=args.fail_rate,
-            seed=args.seed,
-            latency_ms=args.latency_ms,
-            crash_at=args.crash_at,
-            ops=ops,
-        )
-    return (0, success_text(ctrl.state.faults.to_json()), ""), True
-
-
-def _mlxconfig(ctrl: Controller, args):
-    state = ctrl.state
-    if args.command in ("q", "query"):
-        text = mlxconfig.query_text(args.dev, state.profile, state.next_profile, args.show_default)
-        return (0, text, ""), False
-    try:
-        state.next_profile, text = mlxconfig.apply_set(args.dev, state.next_profile, args.items)
-    except ValueError as exc:
-        return (1, "", f"{exc}\n"), False
-    return (0, text, ""), True
-
-
-def _power_cycle(ctrl: Controller, args):
-    ctrl.power_cycle()
-    return (0, ok_text(), ""), True
-
-
-def _stop(ctrl: Controller, args):
-    ctrl.state.running = False
-    return (0, ok_text(), ""), True
-
-
-def _start(ctrl: Controller, args):
-    if not ctrl.state.running:
-        ctrl.boot()
-    return (0, ok_text(), ""), True
-
-
-def _calls(ctrl: Controller, args):
-    counts: dict[str, int] = {}
-    for entry in ctrl.store.calls():
-        counts[entry["op"]] = counts.get(entry["op"], 0) + 1
-    if args.clear:
-        ctrl.store.clear_calls()
-    return (0, success_text(counts), ""), False
-
-
-def _debug(ctrl: Controller, args):
-    dev = ctrl.find(None, None, args.vuid)
-    ctrl.state.devices[dev.vuid] = replace(dev, migrating_pin=args.state == "on")
-    return (0, ok_text(), ""), True
-
-
-EMULATOR_OPS = {
-    "guest": _guest,
-    "host": _host,
-    "fault": _fault,
-    "mlxconfig": _mlxconfig,
-    "power-cycle": _power_cycle,
-    "stop": _stop,
-    "start": _start,
-    "calls": _calls,
-    "debug": _debug,
-}
+# methods that change the controller (their records, devices or settings)
+MUTATING = frozenset({"hotplug", "unplug", "modify", "log", "update", "restart"})

@@ -1,4 +1,4 @@
-"""Vendor-shaped output: device objects, list/query results, params echo and JSON-RPC errors."""
+"""Vendor-shaped result text: device objects and ``json.dumps(result, indent=2)``, fast."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ from functools import lru_cache
 from reconciler.emulator.state import HOTPLUG, STATIC, VF, Device, bdf_text
 
 __all__ = [
+    "DEVICE_PAD",
+    "DeviceTexts",
     "bitfield",
-    "connect_error",
     "device_object",
+    "devices_result_text",
     "dumps_indented",
-    "error_text",
-    "success_text",
+    "indented",
 ]
 
 _FUNCTION_TYPE = {STATIC: "static PF", HOTPLUG: "hotplug PF", VF: "VF"}
@@ -25,7 +26,6 @@ _STATUS_BITS = {
     6: "DEVICE_NEEDS_RESET",
     7: "FAILED",
 }
-CONNECT_ERROR = "ERR: Can't connect to virtio-net-controller"
 
 
 @lru_cache(maxsize=256)
@@ -41,8 +41,13 @@ def bitfield(value: int, names: dict[int, str]) -> dict[str, str]:
     return dict(_bits(value, tuple(sorted(names.items()))))
 
 
-def device_object(dev: Device, *, brief: bool, migrating: bool, features_names: dict) -> dict:
-    """One device as ``list``/``query`` print it (docs/vendor-cli.md "Device object")."""
+def device_object(
+    dev: Device, *, brief: bool, migrating: bool, features_names: dict, dev_status: bool = True
+) -> dict:
+    """One device as ``list``/``query`` print it (docs/vendor-cli.md "Device object").
+
+    ``dev_status=False`` leaves the driver status out, as older controllers print it.
+    """
     head = {"pf_id": dev.pf_id}
     if dev.kind == VF:
         head["vf_id"] = dev.vf_id
@@ -57,11 +62,15 @@ def device_object(dev: Device, *, brief: bool, migrating: bool, features_names: 
         "num_msix": str(dev.num_msix),
         "num_queues": str(dev.num_queues),
         "max_queue_size": str(dev.max_queue_size),
+        "max_queue_pairs": str(dev.max_queue_pairs),
         "mac": dev.mac.upper(),
         "mtu": str(dev.mtu),
         "link_status": "1",
         "features": bitfield(dev.features, features_names),
-        "dev_status": bitfield(dev.dev_status, _STATUS_BITS),
+    }
+    if dev_status:
+        obj["dev_status"] = bitfield(dev.dev_status, _STATUS_BITS)
+    obj |= {
         "sf_num": dev.sf_num,
         "sf_parent_device": dev.ib_dev,
         "sf_rep_net_device": dev.representor,
@@ -85,12 +94,6 @@ def _queues(dev: Device) -> list[dict]:
     ]
 
 
-def success_text(result: object, params: dict | None = None) -> str:
-    """The params echo line (Python repr) when there are params, then the indented result."""
-    head = f"{params!r}\n" if params else ""
-    return head + dumps_indented(result) + "\n"
-
-
 class _Unusual(Exception):
     """A value :func:`_indented` does not render itself (json.dumps does it instead)."""
 
@@ -109,6 +112,11 @@ def dumps_indented(obj: object) -> str:
         return _indented(obj, "\n")
     except _Unusual:
         return json.dumps(obj, indent=2)
+
+
+def indented(obj: object, pad: str) -> str:
+    """``obj`` as :func:`dumps_indented` renders it nested at ``pad`` (newline + spaces)."""
+    return _indented(obj, pad)
 
 
 def _indented(obj: object, pad: str) -> str:
@@ -175,12 +183,42 @@ def _scalar(obj: object, kind: type) -> str:
     raise _Unusual
 
 
-def error_text(method: str, params: dict | None, errno: int, message: str) -> str:
-    """The JSON-RPC error block the vendor client prints on stdout (exit code 1)."""
-    request = json.dumps({"method": method, "params": params or {}})
-    response = json.dumps({"code": -errno, "message": message}, indent=2)
-    return f"request:\n{request}\nGot JSON-RPC error response\nresponse:\n{response}\n"
+DEVICE_PAD = "\n    "  # a device object's indent inside {"devices": [...]}
 
 
-def connect_error() -> str:
-    return CONNECT_ERROR + "\n"
+def devices_result_text(head: dict, device_texts: list[str], tail: dict) -> str:
+    """``json.dumps({**head, "devices": [...], **tail}, indent=2)`` from pre-rendered devices."""
+    parts = ["\n  " + _quote(k) + ": " + _indented(v, "\n  ") for k, v in head.items()]
+    if device_texts:
+        body = "[" + ",".join([DEVICE_PAD + t for t in device_texts]) + "\n  ]"
+    else:
+        body = "[]"
+    parts.append('\n  "devices": ' + body)
+    parts += ["\n  " + _quote(k) + ": " + _indented(v, "\n  ") for k, v in tail.items()]
+    return "{" + ",".join(parts) + "\n}"
+
+
+class DeviceTexts:
+    """Rendered device objects, kept while the device object is the same one.
+
+    Devices are immutable and replaced on change, so identity says "unchanged": a
+    16384-device ``query -a -b`` renders only what changed since the last one.
+    """
+
+    def __init__(self) -> None:
+        self._texts: dict[tuple[str, bool, bool], tuple[Device, str]] = {}
+
+    def text(self, dev: Device, *, brief: bool, dev_status: bool, names: dict) -> str:
+        key = (dev.vuid, brief, dev_status)
+        hit = self._texts.get(key)
+        if hit is not None and hit[0] is dev:
+            return hit[1]
+        obj = device_object(
+            dev, brief=brief, migrating=False, features_names=names, dev_status=dev_status
+        )
+        text = _indented(obj, DEVICE_PAD)
+        self._texts[key] = (dev, text)
+        return text
+
+    def clear(self) -> None:
+        self._texts.clear()

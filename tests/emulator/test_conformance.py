@@ -22,7 +22,6 @@ RECORD_KEYS_PF = {
 }
 
 
-
 def _hotplug_argv(mac: str, *extra: str) -> list[str]:
     """The vendor's hotplug argv with the required options (reference 3.1)."""
     return ["hotplug", "-i", "mlx5_0", "-m", mac, "-t", "1500", "-n", "4", "-s", "256", *extra]
@@ -61,14 +60,8 @@ class TestHotplug:
 
     def test_pinned_sf_in_use_is_eexist_and_below_1000_is_einval(self, emu):
         emu.hotplug(MAC, "-u", "2500")
-        assert (
-            emu.error(*_hotplug_argv(MAC, "-u", "2500"))["code"]
-            == -errno.EEXIST
-        )
-        assert (
-            emu.error(*_hotplug_argv(MAC, "-u", "999"))["code"]
-            == -errno.EINVAL
-        )
+        assert emu.error(*_hotplug_argv(MAC, "-u", "2500"))["code"] == -errno.EEXIST
+        assert emu.error(*_hotplug_argv(MAC, "-u", "999"))["code"] == -errno.EINVAL
 
     def test_mac_is_checked_for_length_only(self, emu):
         assert emu.hotplug("zz:zz:zz:zz:zz:zz")["mac"] == "ZZ:ZZ:ZZ:ZZ:ZZ:ZZ"
@@ -207,18 +200,14 @@ class TestConf:
 
 
 class TestLiveUpdate:
-    """update -s opens a window in which hotplug is EBUSY; debug pins a device migrating."""
+    """update -s opens a window (page: commands keep working); debug pins a device migrating."""
 
-    def test_update_window_blocks_hotplug(self, emu):
+    def test_update_window_blocks_hotplug_in_the_v2407_mode(self, emu):
+        emu.run("mode", "set", "update_hotplug=refuse")
         env = {"VIRTNET_EMULATOR_UPDATE_SECONDS": "30"}
         assert emu.run("update", "-s", **env).returncode == 0
         assert emu.json("update", "-t")["status"] == "active"
-        assert (
-            emu.error("hotplug", "-i", "mlx5_0", "-m", MAC, "-t", "1500", "-n", "4", "-s", "256")[
-                "code"
-            ]
-            == -errno.EBUSY
-        )
+        assert emu.error(*_hotplug_argv(MAC))["code"] == -errno.EBUSY
 
     def test_update_finishes_with_success(self, emu):
         emu.run("update", "-s", VIRTNET_EMULATOR_UPDATE_SECONDS="0")
@@ -254,7 +243,8 @@ class TestFaults:
         emu.run("fault", "set", "--crash-at", "1")
         proc = emu.run("hotplug", "-i", "mlx5_0", "-m", MAC, "-t", "1500", "-n", "4", "-s", "256")
         assert proc.returncode == 1
-        assert "Can't connect" in proc.stderr
+        # the request was sent: not "Can't connect" (that means never sent) but no answer
+        assert proc.stderr == "ERR: virtio-net-controller closed the connection without a reply\n"
         hot = [d for d in emu.json("list")["devices"] if d["function_type"] == "hotplug PF"]
         assert [d["mac"] for d in hot] == [MAC.upper()]
 

@@ -8,14 +8,14 @@ import sys
 
 MAC = "0c:c4:7a:ff:22:93"
 
-# a subprocess whose Emulator.run fails in a way no code path anticipates
+# a subprocess whose client fails in a way no code path anticipates
 _BOOM = (
     "import sys\n"
-    "from reconciler.emulator import emulator\n"
+    "from reconciler.emulator import client\n"
     "from reconciler.emulator.cli import main\n"
-    "def boom(self, argv):\n"
+    "def boom(*args, **kwargs):\n"
     "    raise RuntimeError('disk on fire')\n"
-    "emulator.Emulator.run = boom\n"
+    "client.execute = boom\n"
     "raise SystemExit(main(['list']))\n"
 )
 
@@ -32,25 +32,29 @@ def _assert_err_line(proc: subprocess.CompletedProcess, prefix: str) -> str:
 
 
 class TestCorruptState:
-    """A state.json that is not the emulator's own is refused, and init starts over."""
+    """A dpu.json that is not the emulator's own is refused, and init starts over."""
 
     def test_unparseable_state_is_one_err_line(self, emu):
         assert emu.run("list").returncode == 0
-        (emu.root / "state.json").write_text("{not json")
+        emu.run("stop")
+        (emu.root / "dpu.json").write_text("{not json")
         line = _assert_err_line(emu.run("list"), "ERR: emulator state ")
-        assert str(emu.root / "state.json") in line
+        assert str(emu.root / "dpu.json") in line
         assert "is corrupt" in line
         assert "init --force" in line
 
     def test_state_of_the_wrong_shape_is_corrupt_too(self, emu):
         assert emu.run("list").returncode == 0
-        for text in ("[1, 2]", "{}"):
-            (emu.root / "state.json").write_text(text)
+        emu.run("stop")
+        for text in ("[1, 2]", "{}", '{"stopped": false, "firmware": 3}'):
+            (emu.root / "dpu.json").write_text(text)
             _assert_err_line(emu.run("list"), "ERR: emulator state ")
+            _assert_err_line(emu.run("mlxconfig", "q"), "ERR: emulator state ")
 
     def test_init_force_recovers_from_corrupt_state(self, emu):
         assert emu.run("list").returncode == 0
-        (emu.root / "state.json").write_text("\x00garbage")
+        emu.run("stop")
+        (emu.root / "dpu.json").write_text("\x00garbage")
         assert emu.run("init", "--force").returncode == 0
         assert len(emu.json("list")["devices"]) > 0
 

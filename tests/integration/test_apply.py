@@ -273,6 +273,8 @@ class TestLiveUpdate:
     def test_hotplug_during_a_live_update_is_retried_until_it_ends(self, sandbox):
         sandbox.env["VIRTNET_EMULATOR_UPDATE_SECONDS"] = "2.0"
         sandbox.hotplug("web", "0c:c4:7a:00:00:a1")
+        # the v24.07 controller refuses hotplug during an update (the page's allows it)
+        sandbox.emu("mode", "set", "update_hotplug=refuse")
         sandbox.emu("update", "-s")
         assert sandbox.emu_json("update", "-t")["status"] == "active"
         sandbox.virtnet("apply", check=0)

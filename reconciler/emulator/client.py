@@ -73,10 +73,13 @@ class Starter:
             return None
         return bool(data["stopped"]), bool(data["firmware"]["current"][Fw.EMULATION_ENABLE])
 
-    def wait_released(self, root: Path) -> None:
-        """Until a stopped service has let go of the root (its lock)."""
+    def wait_released(self, root: Path, pid: int | None = None) -> None:
+        """Until a stopped service has let go of the root (its lock) and, as systemctl
+        stop waits, its process ``pid`` has exited."""
         path = root / "service.lock"
         deadline = time.monotonic() + _LOCK_WAIT_S
+        while pid is not None and _running(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
         while time.monotonic() < deadline:
             try:
                 fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
@@ -127,6 +130,26 @@ class SpawnStarter(Starter):
             if line != "READY":
                 return None
             return self.reach(root)
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return False
+
+
+def service_pid(root: Path) -> int | None:
+    """The pid of the service process serving ``root`` (None: none, or a test hosts it)."""
+    try:
+        pid = int((root / "service.pid").read_text())
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            args = fh.read().split(b"\0")
+    except (OSError, ValueError):
+        return None
+    # a crashed service leaves its pid file: the number may be another process's now
+    return pid if b"serve" in args else None
 
 
 def _read_line(fd: int, timeout: float) -> str:
@@ -340,9 +363,10 @@ class _Session:
         if channel is None:
             response = self._offline_retrying(request)
             return response if isinstance(response, tuple) else (0, wire.OK_TEXT, "")
+        pid = service_pid(self.root)
         with contextlib.suppress(wire.NoReply, Retry):
             channel.call(request)
-        self.starter.wait_released(self.root)
+        self.starter.wait_released(self.root, pid)
         return 0, wire.OK_TEXT, ""
 
     def _offline_retrying(self, request: bytes):
@@ -369,10 +393,8 @@ class _Session:
 
     def _status(self) -> str:
         if self.starter.reach(self.root) is not None:
-            pid = ""
-            with contextlib.suppress(OSError):
-                pid = " pid " + (self.root / "service.pid").read_text().strip()
-            return f"active (running){pid}\n"
+            pid = service_pid(self.root)
+            return f"active (running){'' if pid is None else f' pid {pid}'}\n"
         blocked = self._cannot_run()
         if blocked is True:
             return f"inactive (dead): {self._blocked_why()}\n"

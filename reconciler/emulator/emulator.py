@@ -140,7 +140,7 @@ class _MemoryStarter(Starter):
         dpu = self.core.dpu
         return dpu.stopped, bool(dpu.profile.emulation_enable)
 
-    def wait_released(self, root) -> None:
+    def wait_released(self, root, pid=None) -> None:
         return None
 
 

@@ -142,8 +142,19 @@ class Persist:
         self._write(self.recovery_dir / vuid, _dumps(record))
 
     def write_records(self, records: dict[str, dict]) -> None:
+        """Many records at once (controller start): the same rename-atomic writes."""
+        if not records:
+            return
+        self.recovery_dir.mkdir(parents=True, exist_ok=True)
+        base = str(self.recovery_dir) + "/"
         for vuid, record in records.items():
-            self.write_record(vuid, record)
+            tmp = f"{base}.{vuid}.tmp"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+            try:
+                os.write(fd, _dumps(record))
+            finally:
+                os.close(fd)
+            os.replace(tmp, base + vuid)
 
     def delete_record(self, vuid: str) -> None:
         with contextlib.suppress(FileNotFoundError):

@@ -243,6 +243,7 @@ class Host:
         core = self.core
         with core.lock:
             verdict = core.judge(request)
+            core.save_dpu()  # the fault plan counted the call: visible before it lands
             deadline = float(mode_value(core.dpu.modes, "call_deadline_s"))
         if verdict.latency_ms:
             # the call lands within the deadline of being received, queue wait included

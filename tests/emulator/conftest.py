@@ -6,10 +6,34 @@ import json
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+CANT_CONNECT = "ERR: Can't connect to virtio-net-controller\n"
+NO_REPLY = "ERR: virtio-net-controller closed the connection without a reply\n"
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 20.0) -> object:
+    """Poll ``condition`` until it is truthy; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"not true within {timeout} s: {condition}")
+
+
+def alive(pid: int) -> bool:
+    """The process runs (a zombie has exited)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 @dataclass(frozen=True)
@@ -26,6 +50,40 @@ class Emu:
         return subprocess.run(
             cmd, env=self.env(**env), capture_output=True, text=True, timeout=60, check=False
         )
+
+    def popen(self, *argv: str, **env: str) -> subprocess.Popen:
+        cmd = [sys.executable, "-m", "reconciler.emulator", *argv]
+        return subprocess.Popen(
+            cmd, env=self.env(**env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+
+    def pid(self) -> int | None:
+        """The service process serving this root, if one runs."""
+        try:
+            pid = int((self.root / "service.pid").read_text())
+        except (OSError, ValueError):
+            return None
+        return pid if alive(pid) else None
+
+    def calls(self) -> list[dict]:
+        """The controller's call ledger, read from its file."""
+        path = self.root / "calls.jsonl"
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+    def journal(self) -> str:
+        proc = self.run("journal")
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    def set_conf(self, conf: dict | str) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        text = conf if isinstance(conf, str) else json.dumps(conf)
+        (self.root / "virtnet.conf").write_text(text)
+
+    def device(self, *selector: str) -> dict:
+        return self.json("query", *selector, "-b")["devices"][0]
 
     def json(self, *argv: str) -> object:
         """Run a successful call and parse its result (skipping the params echo line)."""

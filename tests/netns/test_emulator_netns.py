@@ -55,3 +55,21 @@ class TestRepresentorNetdevs:
         assert f'"sf_rep_net_ifindex": {links["en3f0pf0sf2000"]}' in query
         assert _emu(tmp_path, netns, "unplug", "-p", "2").returncode == 0
         assert "en3f0pf0sf2000" not in _links(netns)
+
+    def test_a_udev_named_representor_is_a_netdev_of_that_name(self, tmp_path, netns):
+        assert _emu(tmp_path, netns, "init", "--num-vf", "1").returncode == 0
+        rule = ("udev", "add", "--sf-num", "2000", "--name", "vnet-web0")
+        assert _emu(tmp_path, netns, *rule).returncode == 0
+        hotplug = ("hotplug", "-i", "mlx5_0", "-m", "0c:c4:7a:ff:22:93", "-t", "1500",
+                   "-n", "4", "-s", "256")  # fmt: skip
+        out = _emu(tmp_path, netns, *hotplug)
+        assert out.returncode == 0, out.stdout + out.stderr
+        links = _links(netns)
+        assert "vnet-web0" in links
+        assert "en3f0pf0sf2000" not in links
+        query = _emu(tmp_path, netns, "query", "-p", "2", "-b").stdout
+        assert f'"sf_rep_net_ifindex": {links["vnet-web0"]}' in query
+        assert _emu(tmp_path, netns, "unplug", "-p", "2").returncode == 0
+        links = _links(netns)
+        assert "vnet-web0" not in links
+        assert "en3f0pf0sf1000" in links

@@ -49,14 +49,19 @@ def main() -> int:
     args = parser.parse_args()
     if args.pythonpath:
         os.chdir("/")  # the current directory would shadow PYTHONPATH for `-m`
-    print(f"{'devices':>8} " + " ".join(f"{k + ' med/min (s)':>26}" for k in
-                                         ("modify", "query -a -b", "query one")))
+    print(
+        f"{'devices':>8} "
+        + " ".join(f"{k + ' med/min (s)':>26}" for k in ("modify", "query -a -b", "query one"))
+    )
     for n in (int(x) for x in args.sizes.split(",")):
         started = time.perf_counter()
         times = measure(n, args.repeat, args.pythonpath)
         cells = [f"{median(v):>13.3f} /{min(v):>10.3f}" for v in times.values()]
-        print(f"{n:>8} " + " ".join(f"{c:>26}" for c in cells)
-              + f"   ({time.perf_counter() - started:.0f} s)")
+        print(
+            f"{n:>8} "
+            + " ".join(f"{c:>26}" for c in cells)
+            + f"   ({time.perf_counter() - started:.0f} s)"
+        )
     return 0
 
 

@@ -217,4 +217,3 @@ class TestPerCallWork:
         assert "reconciler.emulator.client" in loaded
         heavy = {"core", "controller", "service", "handlers", "boot", "render", "state"}
         assert not {f"reconciler.emulator.{m}" for m in heavy} & loaded
-

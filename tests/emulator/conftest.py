@@ -7,25 +7,10 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-CANT_CONNECT = "ERR: Can't connect to virtio-net-controller\n"
-NO_REPLY = "ERR: virtio-net-controller closed the connection without a reply\n"
-
-
-def wait_until(condition: Callable[[], object], timeout: float = 20.0) -> object:
-    """Poll ``condition`` until it is truthy; fail the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"not true within {timeout} s: {condition}")
 
 
 def alive(pid: int) -> bool:
@@ -56,6 +41,19 @@ class Emu:
         return subprocess.Popen(
             cmd, env=self.env(**env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
+
+    def alive(self, pid: int | None) -> bool:
+        return pid is not None and alive(pid)
+
+    def wait_until(self, condition, timeout: float = 20.0) -> object:
+        """Poll ``condition`` until it is truthy; fail the test after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = condition()
+            if value:
+                return value
+            time.sleep(0.05)
+        raise AssertionError(f"not true within {timeout} s: {condition}")
 
     def pid(self) -> int | None:
         """The service process serving this root, if one runs."""

@@ -9,9 +9,8 @@ import subprocess
 import sys
 import time
 
-from conftest import CANT_CONNECT, alive, wait_until
-
 MAC = "0c:c4:7a:ff:22:93"
+CANT_CONNECT = "ERR: Can't connect to virtio-net-controller\n"
 _HOTPLUG = ("hotplug", "-i", "mlx5_0", "-m", MAC, "-t", "1500", "-n", "4", "-s", "256")
 
 
@@ -42,7 +41,7 @@ class TestLifecycle:
         emu.run("modify", "-u", vuid, "device", "-t", "9000")
         pid = emu.pid()
         assert emu.run("stop").returncode == 0
-        assert not alive(pid)
+        assert not emu.alive(pid)
         assert emu.pid() is None
         calls_before = len(emu.calls())
         for argv in (("list",), ("query", "-a", "-b"), _HOTPLUG, ("guest", "bind", "-p", "0")):
@@ -72,7 +71,7 @@ class TestLifecycle:
     def test_serve_in_the_foreground_until_sigterm(self, emu):
         proc = emu.popen("serve")
         try:
-            wait_until((emu.root / "controller.sock").exists)
+            emu.wait_until((emu.root / "controller.sock").exists)
             assert emu.pid() == proc.pid
             assert emu.hotplug(MAC)["mac"] == MAC.upper()
             proc.send_signal(signal.SIGTERM)
@@ -94,7 +93,7 @@ class TestLifecycle:
         idle = {"VIRTNET_EMULATOR_IDLE_S": "1"}
         emu.run("modify", "-p", "0", "-v", "1", "device", "-t", "9000", **idle)
         emu.run("guest", "bind", "-p", "0", "-v", "1", **idle)
-        wait_until(lambda: emu.pid() is None)
+        emu.wait_until(lambda: emu.pid() is None)
         assert (emu.root / "hibernate.json").exists()
         dev = emu.device("-p", "0", "-v", "1")
         # what a restart would lose (MTU, the bound guest) is kept: an idle exit is no restart
@@ -107,7 +106,7 @@ class TestLifecycle:
         emu.run("list")
         pid = emu.pid()
         shutil.rmtree(emu.root)
-        wait_until(lambda: not alive(pid))
+        emu.wait_until(lambda: not emu.alive(pid))
         assert not emu.root.exists()  # nothing written back into a deleted root
 
     def test_no_start_on_first_use_when_autostart_is_off(self, emu):
@@ -122,11 +121,9 @@ class TestLifecycle:
             p.communicate()
         assert emu.journal().count("starting") == 1
 
-    def test_a_root_longer_than_a_socket_path_works(self, tmp_path):
-        from conftest import Emu
-
+    def test_a_root_longer_than_a_socket_path_works(self, emu, tmp_path):
         deep = tmp_path / ("d" * 60) / ("e" * 60)
-        emu = Emu(deep / "emu")
+        emu = type(emu)(deep / "emu")
         assert len(str(emu.root / "controller.sock")) > 108
         assert emu.hotplug(MAC)["mac"] == MAC.upper()
         assert emu.run("stop").returncode == 0
@@ -138,18 +135,18 @@ class TestCallsOutliveTheirClient:
     def test_a_killed_clients_call_still_lands(self, emu):
         emu.run("fault", "set", "--latency-ms", "1500", "--ops", "modify")
         proc = emu.popen("modify", "-p", "0", "-v", "1", "device", "-t", "9000")
-        wait_until(lambda: _faults_seen(emu) == 1)  # the service has the request
+        emu.wait_until(lambda: _faults_seen(emu) == 1)  # the service has the request
         proc.kill()
         proc.communicate()
         assert proc.returncode == -signal.SIGKILL
         # nobody asks again: the call lands on its own, within the call deadline
-        wait_until(lambda: [c["op"] for c in emu.calls() if c["ok"]] == ["fault", "modify"])
+        emu.wait_until(lambda: [c["op"] for c in emu.calls() if c["ok"]] == ["fault", "modify"])
         assert emu.device("-p", "0", "-v", "1")["mtu"] == "9000"
 
     def test_one_at_a_time_a_later_call_waits_for_an_earlier_one(self, emu):
         emu.run("fault", "set", "--latency-ms", "1500", "--ops", "modify")
         slow = emu.popen("modify", "-p", "0", "-v", "1", "device", "-t", "9000")
-        wait_until(lambda: _faults_seen(emu) == 1)
+        emu.wait_until(lambda: _faults_seen(emu) == 1)
         assert emu.device("-p", "0", "-v", "1")["mtu"] == "9000"
         assert slow.wait(timeout=30) == 0
         slow.communicate()
@@ -159,7 +156,7 @@ class TestCallsOutliveTheirClient:
         emu.run("service", "restart")  # the worker count applies from the next start
         emu.run("fault", "set", "--latency-ms", "3000", "--ops", "modify")
         slow = emu.popen("modify", "-p", "0", "-v", "1", "device", "-t", "9000")
-        wait_until(lambda: _faults_seen(emu) == 1)
+        emu.wait_until(lambda: _faults_seen(emu) == 1)
         assert emu.device("-p", "0", "-v", "1")["mtu"] == "1500"  # answered meanwhile
         assert slow.poll() is None
         assert slow.wait(timeout=30) == 0
@@ -178,7 +175,7 @@ class TestCallsOutliveTheirClient:
         proc = emu.run(*_HOTPLUG)
         assert proc.returncode == 1
         assert proc.stderr.startswith("ERR: virtio-net-controller closed the connection")
-        assert not alive(pid)  # the service process died, as a crashed controller does
+        emu.wait_until(lambda: not emu.alive(pid))  # the process died, as a crashed one does
         hot = [d for d in emu.json("list")["devices"] if d["function_type"] == "hotplug PF"]
         assert [d["mac"] for d in hot] == [MAC.upper()]
         assert "crashed" in emu.journal()
@@ -217,3 +214,37 @@ class TestPerCallWork:
         assert "reconciler.emulator.client" in loaded
         heavy = {"core", "controller", "service", "handlers", "boot", "render", "state"}
         assert not {f"reconciler.emulator.{m}" for m in heavy} & loaded
+
+
+class TestInProcess:
+    """Tests' in-process emulator is the same client on the same core, for the same root."""
+
+    def test_in_process_and_subprocess_clients_share_one_controller(self, emu):
+        from reconciler.emulator import Emulator
+
+        here = Emulator(emu.root)
+        code, out, err = here.run(list(_HOTPLUG))
+        assert code == 0, out + err
+        # a subprocess client reaches the service this process hosts: no service process
+        assert emu.device("-p", "2")["mac"] == MAC.upper()
+        assert emu.pid() is None
+        assert emu.run("modify", "-p", "2", "device", "-t", "9000").returncode == 0
+        assert [d.mtu for d in here.devices() if d.kind == "hotplug"] == [9000]
+        # and the bytes are the executable's
+        assert here.run(["query", "-p", "2", "-b"])[1] == emu.run("query", "-p", "2", "-b").stdout
+
+    def test_memory_emulator_stops_starts_and_crashes_like_the_service(self):
+        from reconciler.emulator import Emulator
+
+        emu = Emulator(None)
+        assert emu.run(["init", "--num-pf", "1", "--num-vf", "1"])[0] == 0
+        assert emu.run(["stop"])[0] == 0
+        assert emu.run(["list"]) == (1, "", CANT_CONNECT)
+        assert emu.run(["start"])[0] == 0
+        emu.run(["fault", "set", "--crash-at", "1"])
+        code, _out, err = emu.run(list(_HOTPLUG))
+        assert (code, err) == (
+            1,
+            "ERR: virtio-net-controller closed the connection without a reply\n",
+        )
+        assert [d.mac for d in emu.devices() if d.kind == "hotplug"] == [MAC]

@@ -8,9 +8,8 @@ from __future__ import annotations
 import errno
 import json
 
-from conftest import CANT_CONNECT
-
 MAC = "0c:c4:7a:ff:22:93"
+CANT_CONNECT = "ERR: Can't connect to virtio-net-controller\n"
 # the page's two example configurations, verbatim
 PAGE_CONF = {
     "ib_dev_p0": "mlx5_0", "ib_dev_p1": "mlx5_1", "ib_dev_for_static_pf": "mlx5_0",

@@ -84,7 +84,10 @@ def _vendor(sub) -> None:
     que.add_argument("-e", "--event_mode", required=True)
     que.add_argument("-n", "--period", type=int, required=True)
     que.add_argument("-c", "--max_count", type=int, required=True)
-    sub.add_parser("log", help="set log level").add_argument("-l", "--level", required=True)
+    sub.add_parser("log", help="set log level").add_argument(
+        "-l", "--level", required=True, choices=("info", "err", "debug"),
+        help="log level: info/err/debug",
+    )  # fmt: skip
     upd = sub.add_parser("update", help="live update")
     # the page spells both "update status" and "update -t", "update --start" and "-s"
     upd.add_argument("action", nargs="?", choices=("status",))

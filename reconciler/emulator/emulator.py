@@ -15,7 +15,7 @@ from pathlib import Path
 from reconciler.emulator.client import Retry, Starter, execute, start_lock
 from reconciler.emulator.controller import StartRefused
 from reconciler.emulator.core import Core
-from reconciler.emulator.faults import FaultConfig
+from reconciler.emulator.faults import FaultConfig, Verdict
 from reconciler.emulator.firmware import FirmwareProfile
 from reconciler.emulator.modes import mode_value
 from reconciler.emulator.persist import CorruptState, MemoryPersist, Persist
@@ -134,7 +134,7 @@ class _MemoryStarter(Starter):
 
     def offline(self, root, request: bytes) -> bytes | None:
         with self.core.lock:
-            return self.core.execute(json.loads(request), _no_fault()).response
+            return self.core.execute(json.loads(request), Verdict()).response
 
     def dpu_flags(self, root):
         dpu = self.core.dpu
@@ -160,9 +160,3 @@ class _MemoryChannel:
         if outcome.response is None:
             raise NoReply("the controller died mid-call")
         return outcome.response
-
-
-def _no_fault():
-    from reconciler.emulator.faults import Verdict
-
-    return Verdict()

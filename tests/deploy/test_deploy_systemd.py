@@ -163,6 +163,9 @@ class TestSyscallFilter:
             VIRTNET_EMULATOR_ROOT=str(tmp_path / "emu"),
             VIRTNET_STATUS_DIR=str(tmp_path / "status"),
             VIRTNET_DATA_DIR=str(tmp_path / "data"),
+            # strace -f also follows the emulator service the first call starts, and
+            # returns only once it has exited: let it go idle quickly
+            VIRTNET_EMULATOR_IDLE_S="1",
             PYTHONDONTWRITEBYTECODE="1",
         )
         return tmp_path, state, env

@@ -181,6 +181,7 @@ class Host:
                 os.unlink(path)  # we hold the lock: any socket file left is stale
             listener.bind(path)
         listener.listen(128)
+        listener.setblocking(False)  # a client gone between select and accept must not hang us
         self._listener = listener
 
     def _release(self) -> None:
@@ -322,7 +323,6 @@ class Host:
         with contextlib.suppress(OSError), address(self.root) as path:
             os.unlink(path)  # new clients now start a new service (it waits for our lock)
         if reason != "crash":
-            listener.setblocking(False)
             while True:  # calls that connected before the unlink are still served
                 try:
                     conn, _ = listener.accept()

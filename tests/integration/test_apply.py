@@ -271,7 +271,9 @@ class TestLiveUpdate:
     """During a live update hotplug is refused (EBUSY); the apply backs off and gets through."""
 
     def test_hotplug_during_a_live_update_is_retried_until_it_ends(self, sandbox):
-        sandbox.env["VIRTNET_EMULATOR_UPDATE_SECONDS"] = "2.0"
+        # long enough for a loaded machine's `virtnet apply` start-up, short enough for the
+        # apply's busy retries (5 attempts over ~3.75 s) to outlast it
+        sandbox.env["VIRTNET_EMULATOR_UPDATE_SECONDS"] = "3.0"
         sandbox.hotplug("web", "0c:c4:7a:00:00:a1")
         # the v24.07 controller refuses hotplug during an update (the page's allows it)
         sandbox.emu("mode", "set", "update_hotplug=refuse")

@@ -148,11 +148,6 @@ def test_watch_retries_a_refused_hotplug_in_the_cycle_after_its_spec_is_edited(v
     assert [d["mtu"] for d in vendor.with_mac(MAC)] == ["1400"], vendor.output(watch)[-3000:]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12 item 1: the emulator's controller dies with "
-    "its client, so a killed call never lands (interrupted-call grace 0 s)",
-)
 def test_an_emulator_call_whose_client_is_killed_still_lands(world):
     """Issue 12 item 1, DESIGN 6: a call whose client dies still completes in the controller.
 

@@ -49,7 +49,7 @@ class TestEveryFixtureNamesItsSource:
     """Each file is listed with its source and confidence; nothing unlisted slips in."""
 
     def test_every_file_in_the_directory_is_listed(self):
-        listed = set(ENTRIES) | set(MANIFEST["emulator_output"]["files"]) | {"SOURCES.toml"}
+        listed = set(ENTRIES) | {"SOURCES.toml"}
         present = {p.name for p in VENDOR.iterdir()}
         assert present - listed == set(), "fixtures without a SOURCES.toml entry"
         assert listed - present == set(), "SOURCES.toml entries without a file"
@@ -67,10 +67,6 @@ class TestEveryFixtureNamesItsSource:
         assert {p.name for p in cli.iterdir()} == set(entries) | {"SOURCES.toml"}
         origins = {entry["origin"] for entry in entries.values()}
         assert origins <= {"documented", "adapted", "convention"}
-
-    def test_no_fixture_is_one_of_the_emulator_outputs(self):
-        emulated = {text(n) for n in MANIFEST["emulator_output"]["files"]}
-        assert not [n for n in ENTRIES if text(n) in emulated]
 
 
 class TestDocumentedHotplugResults:
